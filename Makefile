@@ -1,0 +1,114 @@
+# pdlua — build, test, benchmark and install.
+#
+#   make              build/pdlua and build/pdlua-emu
+#   make deps         install the Debian packages needed (as root), or print
+#                     the apt-get line to run
+#   make test         build with -Werror and run every spec (busted)
+#   make test-sanitize  the suite under ASan+UBSan, then under TSan
+#   make bench        the benchmarks in bench/ (figures in BENCHMARKS.md)
+#   make install PREFIX=/usr/local   /   make uninstall
+#
+# Sources are found by directory: src/core is linked into both programs,
+# src/engine, src/gcp and src/host make pdlua, src/emu makes pdlua-emu.
+
+PREFIX  ?= /usr/local
+BUILD   ?= build
+CC      ?= cc
+VARIANT_CFLAGS ?= -O2 -g
+SAN     ?=
+
+DEB_PACKAGES := lua5.4 liblua5.4-dev lua-cjson lua-busted libcurl4-openssl-dev \
+                libreadline-dev libmicrohttpd-dev libssl-dev openssl curl \
+                pkg-config gcc make
+
+PKGS    := lua5.4 libcurl libmicrohttpd libcrypto
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
+           -Iinclude $(VARIANT_CFLAGS) $(SAN) \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
+LDFLAGS += $(SAN)
+LIBS_CORE := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) -lpthread -lm
+LIBS_PDLUA := $(LIBS_CORE) -lcurl -lreadline -lcrypto
+LIBS_EMU   := $(LIBS_CORE) -lmicrohttpd -lcrypto
+
+CORE_SRC  := $(wildcard src/core/*.c)
+PDLUA_SRC := $(CORE_SRC) $(wildcard src/engine/*.c src/gcp/*.c src/host/*.c)
+EMU_SRC   := $(CORE_SRC) $(wildcard src/emu/*.c)
+PDLUA_OBJ := $(PDLUA_SRC:%.c=$(BUILD)/obj/%.o)
+EMU_OBJ   := $(EMU_SRC:%.c=$(BUILD)/obj/%.o)
+
+BUSTED := /usr/bin/busted
+SPECS  ?= spec
+
+.PHONY: all deps check-deps test test-sanitize test-asan test-tsan bench \
+        install uninstall clean
+
+all: $(BUILD)/pdlua $(BUILD)/pdlua-emu
+
+$(BUILD)/pdlua: $(PDLUA_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PDLUA)
+
+$(BUILD)/pdlua-emu: $(EMU_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_EMU)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+-include $(PDLUA_OBJ:.o=.d) $(EMU_OBJ:.o=.d)
+
+# Installs what is missing when run as root; otherwise says what to run.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing:$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing || \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; }; \
+	else \
+	  echo "pdlua needs these Debian packages; run:"; \
+	  echo "  sudo apt-get install -y$$missing"; exit 1; \
+	fi
+
+# The specs run inside pdlua itself (busted is a Lua program), so the
+# engine, the client and the emulator they start are the builds under test.
+test: deps
+	$(MAKE) all
+	PDLUA_BIN=$(abspath $(BUILD))/pdlua PDLUA_EMU=$(abspath $(BUILD))/pdlua-emu \
+	  $(BUILD)/pdlua $(BUSTED) $(BUSTED_ARGS) $(SPECS)
+
+test-asan: deps
+	$(MAKE) BUILD=build/asan VARIANT_CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:suppressions=$(abspath .ci/lsan.supp) \
+	LSAN_OPTIONS=suppressions=$(abspath .ci/lsan.supp) \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	PDLUA_BIN=$(abspath build/asan)/pdlua PDLUA_EMU=$(abspath build/asan)/pdlua-emu \
+	PDLUA_SANITIZE=asan build/asan/pdlua $(BUSTED) $(BUSTED_ARGS) $(SPECS)
+
+test-tsan: deps
+	$(MAKE) BUILD=build/tsan VARIANT_CFLAGS="-O1 -g" SAN="-fsanitize=thread" all
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(abspath .ci/tsan.supp)" \
+	PDLUA_BIN=$(abspath build/tsan)/pdlua PDLUA_EMU=$(abspath build/tsan)/pdlua-emu \
+	PDLUA_SANITIZE=tsan build/tsan/pdlua $(BUSTED) $(BUSTED_ARGS) $(SPECS)
+
+test-sanitize: test-asan test-tsan
+
+bench: all
+	@for b in bench/*.lua; do echo "== $$b"; $(BUILD)/pdlua $$b || exit 1; done
+
+DATADIR := $(DESTDIR)$(PREFIX)/share/pdlua
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DATADIR)
+	install -m 755 $(BUILD)/pdlua $(BUILD)/pdlua-emu $(DESTDIR)$(PREFIX)/bin/
+	cp -R lua $(DATADIR)/
+	cp -R scripts $(DATADIR)/
+	@[ ! -d examples ] || cp -R examples $(DATADIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/pdlua $(DESTDIR)$(PREFIX)/bin/pdlua-emu
+	rm -rf $(DATADIR)
+
+clean:
+	rm -rf build

@@ -1,0 +1,16 @@
+/*
+ * core.h — the `pdlua.core` Lua module: clock, interruptible sleep, the
+ * error constructor, version and paths. `require "pdlua"` builds `pd` on it.
+ */
+#ifndef PDLUA_CORE_H
+#define PDLUA_CORE_H
+
+#include <lua.h>
+
+int luaopen_pdlua_core(lua_State *L);
+
+/* Raises the error value for an interrupted wait: reason "timeout" or
+ * "cancelled" (`what` names what was interrupted, e.g. "sleep"). */
+int pd_core_raise_interrupt(lua_State *L, int status, const char *what);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * signals.h — SIGINT/SIGTERM turned into cancellation (DESIGN.md).
+ *
+ * pd_signals_start() blocks the signals in the calling thread — call it
+ * before the first pthread_create so every thread inherits the mask — and
+ * starts one thread that sigwait()s. The first SIGINT or SIGTERM cancels
+ * the foreground interrupt (by default the root one): nothing new starts,
+ * running tasks are cancelled, rollbacks run. The second exits at once with
+ * code 130.
+ */
+#ifndef PDLUA_SIGNALS_H
+#define PDLUA_SIGNALS_H
+
+#include "pdlua/interrupt.h"
+
+int pd_signals_start(void);
+
+/* The interrupt that the next signal cancels; NULL restores the root.
+ * The REPL installs one per command. */
+void pd_signals_set_foreground(pd_interrupt *in);
+
+/* Re-arms the "second signal exits" counter (the REPL, after a command). */
+void pd_signals_reset(void);
+
+/* How many interrupting signals arrived since start or reset. */
+int pd_signals_count(void);
+
+#endif

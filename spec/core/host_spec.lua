@@ -1,0 +1,112 @@
+-- The pdlua program: arguments, scripts, -e, exit codes, the script
+-- directory lookup, and the core functions every script sees (pd.now,
+-- pd.sleep, pd.error).
+local env = require "support.env"
+
+describe("pdlua program", function()
+  it("prints its version", function()
+    local out, _, code = env.pdlua_run("--version")
+    assert.equal(0, code)
+    assert.matches("^pdlua %d+%.%d+%.%d+ %(Lua 5%.4", out)
+  end)
+
+  it("prints help naming every option", function()
+    local out, _, code = env.pdlua_run("--help")
+    assert.equal(0, code)
+    for _, opt in ipairs {"-e CODE", "-i", "--version", "--help", "Exit codes"} do
+      assert.truthy(out:find(opt, 1, true), opt)
+    end
+  end)
+
+  it("rejects an unknown option with exit code 2", function()
+    local _, err, code = env.pdlua_run("--bogus")
+    assert.equal(2, code)
+    assert.matches("unknown option '%-%-bogus'", err)
+  end)
+
+  it("runs -e code with pd and gcp preloaded", function()
+    local out, _, code = env.pdlua_run([[-e "print(type(pd), type(gcp), type(pd.now()))"]])
+    assert.equal(0, code)
+    assert.equal("table\ttable\tnumber\n", out)
+  end)
+
+  it("passes arguments to a script as lua does", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write("print(arg[0] == ..., #arg, arg[1], arg[2], select('#', ...))\n")
+    f:close()
+    local out, _, code = env.pdlua_run(env.quote(path) .. " a b")
+    os.remove(path)
+    assert.equal(0, code)
+    assert.equal("false\t2\ta\tb\t2\n", out)
+  end)
+
+  it("exits 1 with the error message when a script fails", function()
+    local _, err, code = env.pdlua_run([[-e "error('boom')"]])
+    assert.equal(1, code)
+    assert.matches("boom", err)
+  end)
+
+  it("keeps os.exit codes", function()
+    local _, _, code = env.pdlua_run([[-e "os.exit(2)"]])
+    assert.equal(2, code)
+  end)
+
+  it("reads a script from standard input when not on a terminal", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write("print(6 * 7)\n")
+    f:close()
+    local out, _, code = env.pdlua_run("", {stdin = path})
+    os.remove(path)
+    assert.equal(0, code)
+    assert.equal("42\n", out)
+  end)
+
+  it("finds a bare script name in its script directory", function()
+    local home = os.tmpname()
+    os.remove(home)
+    assert(os.execute("mkdir -p " .. env.quote(home .. "/scripts") .. " " ..
+                      env.quote(home .. "/lua") .. " && cp -R " ..
+                      env.quote(env.root .. "/lua/pdlua") .. " " .. env.quote(home .. "/lua/")))
+    local f = assert(io.open(home .. "/scripts/hello_from_dir.lua", "w"))
+    f:write("print('hello ' .. arg[1])\n")
+    f:close()
+    local out, err, code = env.pdlua_run("hello_from_dir.lua world",
+                                         {env = {PDLUA_HOME = home}})
+    os.execute("rm -rf " .. env.quote(home))
+    assert.equal(0, code, err)
+    assert.equal("hello world\n", out)
+  end)
+end)
+
+describe("pd core", function()
+  it("pd.now is monotonic and pd.sleep sleeps", function()
+    local t0 = pd.now()
+    pd.sleep(0.05)
+    local dt = pd.now() - t0
+    assert.is_true(dt >= 0.05)
+    assert.is_true(dt < 5)
+  end)
+
+  it("pd.sleep rejects negative durations", function()
+    assert.has_error(function() pd.sleep(-1) end)
+  end)
+
+  it("pd.error builds a structured error with a one-line tostring", function()
+    local e = pd.error{code = 404, reason = "notFound", message = "disk 'd' not found"}
+    assert.is_true(pd.is_error(e))
+    assert.is_false(e.retryable)
+    assert.equal("notFound (404): disk 'd' not found", tostring(e))
+    local ok, got = pcall(error, e)
+    assert.is_false(ok)
+    assert.equal(e, got)
+    assert.is_false(pd.is_error("x"))
+    assert.is_false(pd.is_error({}))
+  end)
+
+  it("pd.error accepts a plain message", function()
+    local e = pd.error("broken")
+    assert.equal("error: broken", tostring(e))
+  end)
+end)

@@ -1,0 +1,58 @@
+/*
+ * signals.c — one thread sigwait()s for SIGINT/SIGTERM and turns them into
+ * cancellation of the foreground interrupt; see include/pdlua/signals.h.
+ */
+#include "pdlua/signals.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static _Atomic(pd_interrupt *) foreground;
+static atomic_int count;
+
+static void *signal_thread(void *arg)
+{
+    sigset_t *set = arg;
+    for (;;) {
+        int sig = 0;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        int n = atomic_fetch_add(&count, 1) + 1;
+        if (n >= 2) {
+            static const char msg[] = "\npdlua: interrupted again, stopping now\n";
+            ssize_t w = write(2, msg, sizeof msg - 1);
+            (void)w;
+            _exit(130);
+        }
+        static const char msg[] =
+            "\npdlua: interrupted: stopping gracefully (again to stop at once)\n";
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        (void)w;
+        pd_interrupt *in = atomic_load(&foreground);
+        pd_interrupt_cancel(in ? in : pd_interrupt_root());
+    }
+    return NULL;
+}
+
+int pd_signals_start(void)
+{
+    static sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    pthread_t t;
+    if (pthread_create(&t, NULL, signal_thread, &set) != 0)
+        return -1;
+    pthread_detach(t);
+    return 0;
+}
+
+void pd_signals_set_foreground(pd_interrupt *in) { atomic_store(&foreground, in); }
+void pd_signals_reset(void) { atomic_store(&count, 0); }
+int pd_signals_count(void) { return atomic_load(&count); }
