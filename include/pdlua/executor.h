@@ -51,7 +51,7 @@ const char *pd_task_state_name(int state);
 typedef enum {
     PD_ROLLBACK_NONE,
     PD_ROLLBACK_GROUP,      /* a failure compensates its group */
-    PD_ROLLBACK_WORKFLOW,   /* a failure stops the run and compensates all */
+    PD_ROLLBACK_WORKFLOW,   /* a failure compensates every task */
 } pd_rollback_scope;
 
 /* Why a run stopped early (none: it ran to the end). */
@@ -60,7 +60,6 @@ typedef enum {
     PD_STOP_CANCELLED,     /* wf:cancel(), SIGINT/SIGTERM, a callback error */
     PD_STOP_DEADLINE,      /* the run deadline passed */
     PD_STOP_FAIL_FAST,     /* fail = "fail_fast" and a task failed */
-    PD_STOP_ROLLBACK,      /* rollback = "workflow" and a task failed */
 } pd_stop_reason;
 
 const char *pd_stop_reason_name(int reason);
@@ -70,7 +69,6 @@ typedef enum {
     PD_SKIP_NONE,
     PD_SKIP_DEPENDENCY,    /* a dependency did not succeed */
     PD_SKIP_STOPPED,       /* the run stopped before it started */
-    PD_SKIP_GROUP,         /* its group failed and is being compensated */
 } pd_skip_reason;
 
 /* Per-task settings, filled by the binding. */

@@ -460,7 +460,6 @@ static const char *skip_reason_text(int reason)
     switch (reason) {
     case PD_SKIP_DEPENDENCY: return "dependency";
     case PD_SKIP_STOPPED: return "stopped";
-    case PD_SKIP_GROUP: return "group";
     default: return NULL;
     }
 }
@@ -785,8 +784,10 @@ static int opt_choice(lua_State *L, int idx, const char *field, const char *cons
         luaL_addchar(&b, '"');
     }
     luaL_pushresult(&b);
+    const char *list = lua_tostring(L, -1);
+    const char *given = luaL_tolstring(L, -2, NULL);
     return raise_input(L, "invalidArgument", "wf:run: '%s' must be one of %s, not %s",
-                       field, lua_tostring(L, -1), luaL_tolstring(L, -2, NULL));
+                       field, list, given);
 }
 
 static int opt_function(lua_State *L, int idx, const char *field)

@@ -19,12 +19,16 @@
  * timeouts and cancellation.
  *
  * Rollback: tasks that succeed are remembered per group, in the order they
- * finished. When a task of a group ends without success, the group is
- * "doomed": its tasks that have not started are skipped, its retries
- * dropped, and once none of it is running its succeeded tasks are
- * compensated newest first, one after the other, each with a fresh
+ * finished. When a task of a group ends without success the group is
+ * "doomed", and once every task of the group has ended its succeeded tasks
+ * are compensated newest first, one after the other, each with a fresh
  * interrupt (a cancelled run must still roll back). rollback = "workflow"
- * is the same with one group holding every task.
+ * is the same with one group holding every task. A doomed group's other
+ * tasks still run if their dependencies allow (and are compensated in
+ * turn): which tasks run then depends only on which tasks failed, never on
+ * timing, so the three schedulers end a workflow in the same states.
+ * Stopping early is the failure policy's business (fail_fast), not the
+ * rollback's.
  */
 #include "pdlua/executor.h"
 #include "pdlua/core.h"
@@ -67,7 +71,7 @@ typedef struct worker {
 } worker;
 
 typedef struct {
-    int active;            /* tasks of the group with an attempt running */
+    int left;              /* tasks of the group not ended yet */
     int doomed;
     int rb_queued;
     int *done;             /* succeeded tasks, in the order they finished */
@@ -96,10 +100,6 @@ struct pd_exec {
 
     group *groups;
     int ngroups;
-    size_t *group_off;           /* members of each group, CSR */
-    int *group_tasks;
-    int *doom;                   /* groups doomed, not yet processed */
-    int ndoom;
     int *rbq;                    /* groups with a rollback to run, FIFO */
     size_t rbq_head, rbq_tail;   /* ring over ngroups + 1 slots */
 
@@ -147,7 +147,6 @@ const char *pd_stop_reason_name(int reason)
     case PD_STOP_CANCELLED: return "cancelled";
     case PD_STOP_DEADLINE: return "deadline";
     case PD_STOP_FAIL_FAST: return "fail_fast";
-    case PD_STOP_ROLLBACK: return "rollback";
     default: return NULL;
     }
 }
@@ -263,62 +262,32 @@ static int delayed_pop(pd_exec *x)
     return t;
 }
 
-static void task_failed(pd_exec *x, int t);
-static void process_doomed(pd_exec *x);
+static void task_ended(pd_exec *x, int t, int ok);
 
-/* Ends the retries waiting in the heap — all (g < 0) or a group's — as
- * failed with their last error. */
-static void drop_retries(pd_exec *x, int g)
+/* Ends every retry waiting in the heap as failed with its last error (the
+ * run is stopping). */
+static void drop_retries(pd_exec *x)
 {
-    size_t keep = 0;
     double now = pd_now();
-    delayed *copy = x->ndelayed ? malloc(x->ndelayed * sizeof *copy) : NULL;
-    size_t ndropped = 0;
-    if (x->ndelayed && !copy)
-        abort();
-    for (size_t i = 0; i < x->ndelayed; i++) {
-        int t = x->delayed[i].task;
-        if (g < 0 || x->tasks[t].group == g)
-            copy[ndropped++] = x->delayed[i];
-        else
-            x->delayed[keep++] = x->delayed[i];
-    }
-    /* Rebuild the heap from what is kept. */
-    size_t nkeep = keep;
-    x->ndelayed = 0;
-    delayed *kept = x->delayed;
-    for (size_t i = 0; i < nkeep; i++) {
-        delayed d = kept[i];
-        delayed_push(x, d.due, d.task);
-    }
-    for (size_t i = 0; i < ndropped; i++) {
-        int t = copy[i].task;
+    while (x->ndelayed) {
+        int t = delayed_pop(x);
         x->rec[t].finished = since_start(x, now);
         set_state(x, t, PD_TASK_FAILED, x->rec[t].attempts, -1, 0, now);
         pd_sched_done(x->s, t, 0);
-        task_failed(x, t);
+        task_ended(x, t, 0);
     }
-    free(copy);
 }
 
 /* --- groups and rollback ----------------------------------------------- */
 
-static void doom(pd_exec *x, int g)
-{
-    if (g < 0 || x->opts.rollback == PD_ROLLBACK_NONE || x->groups[g].doomed)
-        return;
-    x->groups[g].doomed = 1;
-    x->doom[x->ndoom++] = g;
-}
-
-static void maybe_queue_rollback(pd_exec *x, int g)
+/* Queues the group's next compensation, if any task is left to undo:
+ * tasks without a rollback function are passed over. */
+static void queue_next_rollback(pd_exec *x, int g)
 {
     group *gr = &x->groups[g];
-    if (!gr->doomed || gr->active > 0 || gr->rb_queued)
-        return;
-    gr->rb_queued = 1;
-    gr->rb_pos = gr->ndone - 1;
-    if (gr->ndone == 0)
+    while (gr->rb_pos >= 0 && !x->tasks[gr->done[gr->rb_pos]].has_rollback)
+        gr->rb_pos--;
+    if (gr->rb_pos < 0)
         return;
     x->rbq[x->rbq_tail] = g;
     x->rbq_tail = (x->rbq_tail + 1) % ((size_t)x->ngroups + 1);
@@ -326,18 +295,33 @@ static void maybe_queue_rollback(pd_exec *x, int g)
         pthread_cond_signal(&x->cv_work);
 }
 
-static void process_doomed(pd_exec *x)
+static void maybe_queue_rollback(pd_exec *x, int g)
 {
-    while (x->ndoom > 0) {
-        int g = x->doom[--x->ndoom];
-        int saved = x->skip_reason;
-        x->skip_reason = PD_SKIP_GROUP;
-        for (size_t k = x->group_off[g]; k < x->group_off[g + 1]; k++)
-            pd_sched_skip(x->s, x->group_tasks[k]);
-        x->skip_reason = saved;
-        drop_retries(x, g);
+    group *gr = &x->groups[g];
+    if (!gr->doomed || gr->left > 0 || gr->rb_queued)
+        return;
+    gr->rb_queued = 1;
+    gr->rb_pos = gr->ndone - 1;
+    queue_next_rollback(x, g);
+}
+
+static void stop_run(pd_exec *x, int reason, int cancel);
+
+/* Task t reached an end state: succeeded, failed, timed out, cancelled or
+ * skipped. Called once per task. */
+static void task_ended(pd_exec *x, int t, int ok)
+{
+    int g = x->tasks[t].group;
+    if (g >= 0 && x->opts.rollback != PD_ROLLBACK_NONE) {
+        group *gr = &x->groups[g];
+        gr->left--;
+        if (!ok)
+            gr->doomed = 1;
         maybe_queue_rollback(x, g);
     }
+    if (!ok && x->opts.fail_fast && !x->stop_reason &&
+        x->rec[t].state != PD_TASK_SKIPPED)
+        stop_run(x, PD_STOP_FAIL_FAST, 1);
 }
 
 static void on_skip(void *ud, int t, int cause)
@@ -347,7 +331,7 @@ static void on_skip(void *ud, int t, int cause)
     r->skip_reason = cause >= 0 ? PD_SKIP_DEPENDENCY : x->skip_reason;
     r->skip_cause = cause;
     set_state(x, t, PD_TASK_SKIPPED, 0, -1, 0, pd_now());
-    doom(x, x->tasks[t].group);
+    task_ended(x, t, 0);   /* touches no scheduler state: safe in the callback */
 }
 
 static void check_finished(pd_exec *x)
@@ -367,7 +351,7 @@ static void stop_run(pd_exec *x, int reason, int cancel)
         x->stop_reason = reason;
         x->skip_reason = PD_SKIP_STOPPED;
         pd_sched_stop(x->s);
-        drop_retries(x, -1);
+        drop_retries(x);
     }
     if (cancel && !x->cancel_sent) {
         x->cancel_sent = 1;
@@ -378,21 +362,8 @@ static void stop_run(pd_exec *x, int reason, int cancel)
                 pd_interrupt_cancel(&w->in);
         }
     }
-    process_doomed(x);
     pthread_cond_broadcast(&x->cv_work);
     check_finished(x);
-}
-
-/* A task ended without success (its state is set). */
-static void task_failed(pd_exec *x, int t)
-{
-    doom(x, x->tasks[t].group);
-    if (x->stop_reason)
-        return;   /* already stopping: nothing more to decide */
-    if (x->opts.fail_fast)
-        stop_run(x, PD_STOP_FAIL_FAST, 1);
-    else if (x->opts.rollback == PD_ROLLBACK_WORKFLOW)
-        stop_run(x, PD_STOP_ROLLBACK, 0);
 }
 
 /* --- claiming work ----------------------------------------------------- */
@@ -407,15 +378,12 @@ static int claim(pd_exec *x, worker *w)
     while (x->ndelayed && x->delayed[0].due <= now)
         pd_sched_retry_ready(x->s, delayed_pop(x));
 
-    /* Rollbacks first: they put things back the way they were. */
-    while (x->rbq_head != x->rbq_tail) {
+    /* Rollbacks first: they put things back the way they were. Every
+     * queued group has a task to undo at rb_pos. */
+    if (x->rbq_head != x->rbq_tail) {
         int g = x->rbq[x->rbq_head];
         x->rbq_head = (x->rbq_head + 1) % ((size_t)x->ngroups + 1);
         group *gr = &x->groups[g];
-        while (gr->rb_pos >= 0 && !x->tasks[gr->done[gr->rb_pos]].has_rollback)
-            gr->rb_pos--;
-        if (gr->rb_pos < 0)
-            continue;
         int t = gr->done[gr->rb_pos--];
         w->job = JOB_ROLLBACK;
         w->task = t;
@@ -440,8 +408,6 @@ static int claim(pd_exec *x, worker *w)
     if (r->attempts == 1)
         r->started = since_start(x, now);
     set_state(x, t, PD_TASK_RUNNING, r->attempts, -1, 0, now);
-    if (x->tasks[t].group >= 0)
-        x->groups[x->tasks[t].group].active++;
     w->job = JOB_TASK;
     w->task = t;
     x->active++;
@@ -587,11 +553,9 @@ static void run_attempt(pd_exec *x, worker *w, int t)
     r->finished = since_start(x, now);
     w->job = JOB_NONE;
     int g = tk->group;
-    if (g >= 0)
-        x->groups[g].active--;
     if (outcome == PD_TASK_SUCCEEDED) {
         set_state(x, t, PD_TASK_SUCCEEDED, attempt, -1, 0, now);
-        if (g >= 0) {
+        if (g >= 0 && x->opts.rollback != PD_ROLLBACK_NONE) {
             group *gr = &x->groups[g];
             if (gr->ndone == gr->cap) {
                 int cap = gr->cap ? gr->cap * 2 : 8;
@@ -604,8 +568,9 @@ static void run_attempt(pd_exec *x, worker *w, int t)
             gr->done[gr->ndone++] = t;
         }
         pd_sched_done(x->s, t, 1);
+        task_ended(x, t, 1);
     } else if (outcome == PD_TASK_FAILED && retryable && attempt <= tk->retries &&
-               !x->stop_reason && !(g >= 0 && x->groups[g].doomed)) {
+               !x->stop_reason) {
         double delay = backoff_delay(x, tk, attempt);
         int payload = x->opts.want_events ? store_payload(x, L) : 0;
         set_state(x, t, PD_TASK_PENDING, attempt, delay, payload, now);
@@ -616,12 +581,9 @@ static void run_attempt(pd_exec *x, worker *w, int t)
     } else {
         set_state(x, t, outcome, attempt, -1, 0, now);
         pd_sched_done(x->s, t, 0);
-        task_failed(x, t);
+        task_ended(x, t, 0);
     }
     lua_settop(L, SLOT_TOP);
-    process_doomed(x);
-    if (g >= 0)
-        maybe_queue_rollback(x, g);
     x->active--;
     check_finished(x);
 }
@@ -650,11 +612,7 @@ static void run_rollback(pd_exec *x, worker *w, int t)
     w->job = JOB_NONE;
     lua_settop(L, SLOT_TOP);
     /* The group's next compensation, after this one. */
-    int g = tk->group;
-    if (x->groups[g].rb_pos >= 0) {
-        x->rbq[x->rbq_tail] = g;
-        x->rbq_tail = (x->rbq_tail + 1) % ((size_t)x->ngroups + 1);
-    }
+    queue_next_rollback(x, tk->group);
     x->active--;
     check_finished(x);
 }
@@ -747,12 +705,8 @@ pd_exec *pd_exec_new(lua_State *L, pd_graph *g, const pd_exec_task *tasks,
     x->ngroups = opts->ngroups;
     size_t ng1 = (size_t)x->ngroups + 1;
     x->groups = calloc(ng1, sizeof *x->groups);
-    x->group_off = calloc(ng1 + 1, sizeof *x->group_off);
-    x->group_tasks = malloc(n1 * sizeof *x->group_tasks);
-    x->doom = malloc(ng1 * sizeof *x->doom);
     x->rbq = malloc(ng1 * sizeof *x->rbq);
-    if (!x->tasks || !x->rec || !x->pool_cap || !task_pool || !x->groups ||
-        !x->group_off || !x->group_tasks || !x->doom || !x->rbq) {
+    if (!x->tasks || !x->rec || !x->pool_cap || !task_pool || !x->groups || !x->rbq) {
         free(task_pool);
         pd_exec_free(NULL, x);
         return NULL;
@@ -766,14 +720,9 @@ pd_exec *pd_exec_new(lua_State *L, pd_graph *g, const pd_exec_task *tasks,
         x->rec[i] = (pd_exec_record){PD_TASK_PENDING, 0, -1, -1, 0, -1, -1,
                                      PD_SKIP_NONE, -1};
         if (tasks[i].group >= 0)
-            x->group_off[tasks[i].group + 2]++;
+            x->groups[tasks[i].group].left++;
     }
     x->counts[PD_TASK_PENDING] = (int)n;
-    for (size_t k = 2; k < ng1 + 1; k++)
-        x->group_off[k] += x->group_off[k - 1];
-    for (size_t i = 0; i < n; i++)
-        if (tasks[i].group >= 0)
-            x->group_tasks[x->group_off[tasks[i].group + 1]++] = (int)i;
 
     x->s = pd_sched_new(g, opts->policy, task_pool, x->pool_cap, opts->npools,
                         on_skip, x);
@@ -976,7 +925,7 @@ void pd_exec_free(lua_State *L, pd_exec *x)
             free(x->groups[g].done);
     pd_sched_free(x->s);
     free(x->workers); free(x->tasks); free(x->rec); free(x->pool_cap);
-    free(x->groups); free(x->group_off); free(x->group_tasks); free(x->doom);
+    free(x->groups);
     free(x->rbq); free(x->delayed); free(x->ev);
     pthread_cond_destroy(&x->cv_work);
     pthread_cond_destroy(&x->cv_caller);
