@@ -42,7 +42,7 @@ for r = 1, RUNS do
   per_task[r] = dt / N * 1e6
   io.write(("run %d: %.2f us/task (wf:run %.3f s, build %.3f s)\n"):format(
     r, per_task[r], dt, build_times[r]))
-  wf = nil
+  res, wf = nil, nil   -- so the next build does not stack on this run's garbage
   collectgarbage()
 end
 table.sort(per_task)
