@@ -316,7 +316,7 @@ describe("emulated disks", function()
         end
       end
       assert.equal(60, total)
-      assert.equal(8, #l.items["zones/europe-west1-b"].disks)
+      assert.equal(7, #l.items["zones/europe-west1-b"].disks)
     end)
 
     it("pages and filters aggregated lists", function()
