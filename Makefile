@@ -19,7 +19,7 @@ SAN     ?=
 
 DEB_PACKAGES := lua5.4 liblua5.4-dev lua-cjson lua-busted libcurl4-openssl-dev \
                 libreadline-dev libmicrohttpd-dev libssl-dev openssl curl \
-                pkg-config gcc make
+                pkg-config gcc make tmux
 
 PKGS    := lua5.4 libcurl libmicrohttpd libcrypto
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
