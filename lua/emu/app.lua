@@ -42,6 +42,7 @@ function M.new(cfg)
   a.quota = quota_mod.new(cfg.quota or {})
   a.auth = auth_mod.new({strict = cfg.strict_auth, token_lifetime = cfg.token_lifetime, seed = a.seed})
   a.log, a.log_seq = {}, 0
+  a.in_flight, a.max_in_flight = 0, 0   -- requests being handled (long-polls included)
   a.fleet_docs = cfg.fleet_docs or {}
   a:load(a.fleet_docs)
   return a
@@ -214,7 +215,8 @@ function App:admin(method, rest, query, body)
   if rest == "state" and method == "GET" then return ok(self:state()) end
   if rest == "health" and method == "GET" then
     return ok({ok = true, project = self.model.project, port = self.port, base = self.base,
-               seed = self.seed, latency_scale = self.scale})
+               seed = self.seed, latency_scale = self.scale,
+               in_flight = self.in_flight - 1, max_in_flight = self.max_in_flight})
   end
   if rest == "faults" then
     if method == "GET" then return ok(self.faults:view()) end
@@ -311,7 +313,10 @@ end
 function App:handle(method, path, query, headers, body)
   local t0 = core.now()
   local info = {}
+  self.in_flight = self.in_flight + 1
+  if self.in_flight > self.max_in_flight then self.max_in_flight = self.in_flight end
   local ok, r = xpcall(self.dispatch, on_error, self, method, path, query, headers, body, info)
+  self.in_flight = self.in_flight - 1
   if not ok then
     local e = r
     if errors.is(e) then
