@@ -145,7 +145,22 @@ function App:compute(method, rest, query, headers, body, info)
     info.fault = "drop_response"
     resp.action = "reset"
   end
+  if (query["$alt"] or ""):find("enum-encoding=int", 1, true) then M.int_enums(resp.body) end
   return resp
+end
+
+-- Operation.status is the one enum-typed field the emulator emits (the
+-- others are strings in compute.proto). Google's generated REST clients ask
+-- for enums as numbers ($alt=json;enum-encoding=int) and decode them so.
+local OP_STATUS = {PENDING = 35394935, RUNNING = 121282975, DONE = 2104194}
+
+function M.int_enums(body)
+  if type(body) ~= "table" then return end
+  if body.kind == "compute#operation" then
+    body.status = OP_STATUS[body.status] or body.status
+  elseif body.kind == "compute#operationList" then
+    for _, op in ipairs(body.items or {}) do op.status = OP_STATUS[op.status] or op.status end
+  end
 end
 
 ------------------------------------------------------------------ admin API

@@ -153,3 +153,19 @@ describe("emulated operations", function()
     emu:load_fleet(emu_support.json.decode(io.open(env.root .. "/examples/fleets/demo.json"):read("a")))
   end)
 end)
+
+describe("emulated operations for generated REST clients", function()
+  it("encodes Operation.status as its enum number when asked with $alt=json;enum-encoding=int", function()
+    local emu = emu_support.start{fleet = env.root .. "/examples/fleets/demo.json"}
+    local q = {["$alt"] = "json;enum-encoding=int"}
+    local _, op = emu:api("POST", "zones/" .. Z .. "/disks", {name = "gapic", sizeGb = 10}, {query = q})
+    assert.equal("number", type(op.status))
+    local _, done = emu:api("POST", "zones/" .. Z .. "/operations/" .. op.name .. "/wait", nil, {query = q})
+    assert.equal(2104194, done.status)   -- DONE in compute.proto
+    local _, l = emu:api("GET", "zones/" .. Z .. "/operations", nil, {query = q})
+    assert.equal(2104194, l.items[1].status)
+    local _, plain = emu:api("GET", "zones/" .. Z .. "/operations/" .. op.name)
+    assert.equal("DONE", plain.status)
+    emu:stop()
+  end)
+end)
