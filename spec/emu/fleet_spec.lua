@@ -24,6 +24,10 @@ local gcloud_disks = {
    selfLink = G .. "/zones/europe-west4-b/disks/loose", zone = G .. "/zones/europe-west4-b",
    type = G .. "/zones/europe-west4-b/diskTypes/hyperdisk-balanced", provisionedIops = "4000",
    provisionedThroughput = "200"},
+  {kind = "compute#disk", id = "5555555555555555555", name = "regional", sizeGb = "200", status = "READY",
+   selfLink = G .. "/regions/europe-west4/disks/regional", region = G .. "/regions/europe-west4",
+   replicaZones = {G .. "/zones/europe-west4-a", G .. "/zones/europe-west4-b"},
+   type = G .. "/regions/europe-west4/diskTypes/pd-balanced"},
 }
 
 local gcloud_instances = {
@@ -75,7 +79,9 @@ describe("emulator fleets", function()
     local _, loose = emu:api("GET", "zones/europe-west4-b/disks/loose")
     assert.equal("4000", loose.provisionedIops)
     assert.is_nil(loose.users)
-    emu:stop()
+    assert.equal(3, #emu:state().disks)   -- the regional disk is skipped, with a warning
+    local _, err = emu:stop()
+    assert.matches("skipping regional disk 'regional'", err)
   end)
 
   it("checks a fleet for states the real API could never hold", function()
