@@ -98,6 +98,29 @@ local function split(path)
   return segs
 end
 
+-- Applies the faults decided for a request: waits out a delay, and for a
+-- hang, reset or injected error returns (or raises) what replaces the
+-- answer. Returns the decision and, when the request is cut short, the
+-- response to send instead.
+function App:inject(api, names, info)
+  local fx = self.faults:before(api, names)
+  if fx.delay and fx.delay > 0 then core.sleep(fx.delay) end
+  if fx.hang then
+    info.fault = "hang"
+    core.sleep(fx.hang)
+    return fx, {status = 0, action = "reset"}
+  end
+  if fx.reset then
+    info.fault = "reset"
+    return fx, {status = 0, action = "reset"}
+  end
+  if fx.error then
+    info.fault = "error"
+    error(fx.error, 0)
+  end
+  return fx
+end
+
 function App:compute(method, rest, query, headers, body, info)
   local segs = split(rest)
   if segs[1] ~= "projects" or not segs[2] then
@@ -116,21 +139,8 @@ function App:compute(method, rest, query, headers, body, info)
   local ctx = {model = m, route = route, params = params, query = query, body = body,
                headers = headers, user = user}
   ctx.names = compute.names(ctx)
-  local fx = self.faults:before(route.api, ctx.names)
-  if fx.delay and fx.delay > 0 then core.sleep(fx.delay) end
-  if fx.hang then
-    info.fault = "hang"
-    core.sleep(fx.hang)
-    return {status = 0, action = "reset"}
-  end
-  if fx.reset then
-    info.fault = "reset"
-    return {status = 0, action = "reset"}
-  end
-  if fx.error then
-    info.fault = "error"
-    error(fx.error, 0)
-  end
+  local fx, cut = self:inject(route.api, ctx.names, info)
+  if cut then return cut end
   ctx.fail_op = fx.fail_op
   if fx.fail_op then info.fault = "fail_operation" end
   -- the model may have been replaced while a delay slept
@@ -314,11 +324,19 @@ function App:dispatch(method, path, query, headers, body, info)
   if rest then return self:admin(method, rest, query, body) end
   if path == "/token" or path == "/oauth2/v4/token" then
     info.log, info.api = true, "oauth2.token"
-    return self.auth:token_endpoint(method, headers, body)
+    local fx, cut = self:inject("oauth2.token", {}, info)
+    if cut then return cut end
+    local r = self.auth:token_endpoint(method, headers, body)
+    if fx.drop then r.action, info.fault = "reset", "drop_response" end
+    return r
   end
   if path == "/" or path:match("^/computeMetadata/") then
     info.log, info.api = true, "metadata"
-    return self.auth:metadata(method, path, headers, self.model.project, self.model.zone_names[1])
+    local fx, cut = self:inject("metadata", {}, info)
+    if cut then return cut end
+    local r = self.auth:metadata(method, path, headers, self.model.project, self.model.zone_names[1])
+    if fx.drop then r.action, info.fault = "reset", "drop_response" end
+    return r
   end
   errors.raise(404, "notFound", "The requested URL " .. path .. " was not found on this server.")
 end

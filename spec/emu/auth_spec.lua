@@ -186,6 +186,19 @@ describe("emulator auth", function()
     assert.matches("%-compute@developer%.gserviceaccount%.com$", email)
   end)
 
+  it("takes injected faults on the token endpoint and the metadata server", function()
+    emu:auth{authorized_users = {{client_id = "c", client_secret = "s", refresh_token = "r"}}}
+    emu:faults{once = {{method = "oauth2.token", action = "error", status = 503},
+                       {method = "metadata", action = "reset"}}}
+    local form = {grant_type = "refresh_token", client_id = "c", client_secret = "s", refresh_token = "r"}
+    assert.equal(503, (token(form)))
+    assert.equal(200, (token(form)))
+    local url = emu.url .. "/computeMetadata/v1/instance/service-accounts/default/token"
+    assert.equal(0, (emu:request("GET", url, {headers = {["Metadata-Flavor"] = "Google"}})))
+    assert.equal(200, (emu:request("GET", url, {headers = {["Metadata-Flavor"] = "Google"}})))
+    emu:faults{}
+  end)
+
   it("logs grants without the tokens, and names the caller on operations", function()
     emu:auth{authorized_users = {{client_id = "c", client_secret = "s", refresh_token = "r", email = "ops@example.com"}}}
     local _, t = token{grant_type = "refresh_token", client_id = "c", client_secret = "s", refresh_token = "r"}
