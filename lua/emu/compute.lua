@@ -475,7 +475,7 @@ local function snapshot_disk(ctx, d, body, zonal)
     name = body.name, status = "CREATING", source_disk = {zone = d.zone, name = d.name},
     source_disk_id = d.id, disk_size_gb = d.size_gb, labels = labels,
     description = body.description, fingerprint = d.fingerprint,
-    storage_locations = body.storageLocations or {catalog.region_of(d.zone):match("^(%a+)") or "us"},
+    storage_locations = body.storageLocations or {catalog.multi_region(d.zone)},
     guest_os_features = d.guest_os_features, licenses = d.licenses, architecture = d.architecture,
   })
   d.snapshotting = (d.snapshotting or 0) + 1
