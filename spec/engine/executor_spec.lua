@@ -523,6 +523,7 @@ describe("executor", function()
       local path = h.script([[
         local wf = pd.workflow("printer")
         for i = 1, 4 do wf:task{id = "t" .. i, run = function() pd.sleep(0.1) end} end
+        wf:task{id = "talker", run = function(t) t:log("hello", 1) end}
         local res = wf:run{max_parallel = 1, progress_interval = 0.1}
         print(res.ok)
       ]])
@@ -530,7 +531,8 @@ describe("executor", function()
       os.remove(path)
       assert.equal(0, code, err)
       assert.equal("true\n", out)
-      assert.matches("printer: %d/4 done", err)
+      assert.matches("printer: %d/5 done", err)
+      assert.matches("%] talker: hello 1\n", err)
       local quiet = h.script([[
         local wf = pd.workflow("q")
         wf:task{id = "t", run = function() pd.sleep(0.3) end}
