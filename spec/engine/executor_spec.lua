@@ -567,6 +567,27 @@ describe("executor", function()
       assert.equal("res: 1 succeeded, 1 failed in", res:summary():sub(1, 29))
     end)
 
+    it("turns any error value into a pdlua error", function()
+      local wf = pd.workflow("odd")
+      wf:task{id = "str", run = function() error("plain", 0) end}
+      wf:task{id = "custom", run = function()
+        error(setmetatable({}, {__tostring = function() return "custom text" end}))
+      end}
+      wf:task{id = "broken", run = function()
+        error(setmetatable({}, {__tostring = function() error("no") end}))
+      end}
+      wf:task{id = "yields", run = function() coroutine.yield() end}
+      local res = h.run(wf)
+      for _, id in ipairs {"str", "custom", "broken", "yields"} do
+        assert.equal("failed", res.tasks[id].state)
+        assert.is_true(pd.is_error(res.tasks[id].error))
+      end
+      assert.equal("plain", res.tasks.str.error.message)
+      assert.equal("custom text", res.tasks.custom.error.message)
+      assert.matches("cannot be turned into a string", res.tasks.broken.error.message)
+      assert.matches("yielded", res.tasks.yields.error.message)
+    end)
+
     it("serialises to JSON", function()
       local wf = pd.workflow("json")
       wf:task{id = "a", run = noop}

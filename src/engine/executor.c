@@ -468,6 +468,12 @@ static void push_handle(worker *w, int t, int attempt, int rollback)
     lua_setmetatable(L, -2);
 }
 
+static int normalize_error(lua_State *L)
+{
+    pd_error_normalize(L);
+    return 1;
+}
+
 /* Runs fn(t, ctx) for task t in the worker's coroutine (interpreter lock
  * held). Returns PD_TASK_SUCCEEDED, or FAILED / TIMED_OUT / CANCELLED with
  * the normalised error left on top of w->L. */
@@ -509,7 +515,15 @@ static int run_lua(worker *w, int slot_fns, int t, int attempt, int rollback)
     w->co = NULL;
     lua_pushnil(L);
     lua_replace(L, SLOT_CO);
-    pd_error_normalize(L);
+    /* Protected: turning a foreign error value into a string may run its
+     * __tostring, which may raise, and nothing catches errors on w->L. */
+    lua_pushcfunction(L, normalize_error);
+    lua_insert(L, -2);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        lua_pop(L, 1);
+        pd_error_push(L, 0, "error", "the task raised an error value that cannot be "
+                                     "turned into a string", 0);
+    }
     rc = pd_interrupt_check(&w->in);
     if (rc == PD_ETIMEOUT)
         return PD_TASK_TIMED_OUT;
@@ -752,6 +766,9 @@ pd_exec *pd_exec_new(lua_State *L, pd_graph *g, const pd_exec_task *tasks,
         w->x = x;
         pd_interrupt_init(&w->in, 0);
         w->L = lua_newthread(L);
+        /* A new thread inherits the caller's hook (the REPL has one); the
+         * workers' own threads run no Lua code of their own. */
+        lua_sethook(w->L, NULL, 0, 0);
         lua_rawseti(L, -2, i + 1);
         lua_pushvalue(L, -2);
         lua_xmove(L, w->L, 1);                       /* SLOT_STORE */
@@ -770,6 +787,8 @@ int pd_exec_start(pd_exec *x)
                                PD_STORE_ERRORS, PD_STORE_RBERRORS, PD_STORE_PAYLOAD};
     for (int i = 0; i < x->nworkers; i++) {
         lua_State *WL = x->workers[i].L;
+        if (!lua_checkstack(WL, SLOT_TOP + 20))
+            return -1;
         lua_settop(WL, SLOT_STORE);
         lua_pushnil(WL);                             /* SLOT_CO */
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
