@@ -1052,7 +1052,14 @@ static int wf_run(lua_State *L)
     pd_exec_join(x);
     wf->running = NULL;
     pd_exec_batch_free(&rs.batch);
+    /* Everything the result allocates stays alive: a collector step now
+     * would only re-traverse the heap (with 100,000 tasks, as long as the
+     * run itself), so the collector pauses while it is built. */
+    int gc_was_running = lua_gc(L, LUA_GCISRUNNING);
+    lua_gc(L, LUA_GCSTOP);
     build_result(L, &rs, started_at);
+    if (gc_was_running)
+        lua_gc(L, LUA_GCRESTART);
     pd_exec_free(L, x);
     if (rs.callback_error != LUA_NOREF) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, rs.callback_error);
