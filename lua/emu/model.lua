@@ -18,6 +18,7 @@ local core = require "pdlua.core"
 local emu = require "pdlua.emu.core"
 local rand = require "emu.rand"
 local catalog = require "emu.catalog"
+local timefmt = require "emu.timefmt"
 
 local M = {}
 local Model = {}
@@ -116,12 +117,9 @@ function Model:next_event()
   return self.heap[1] and self.heap[1].t
 end
 
---- RFC 3339 timestamp (UTC, milliseconds) of a monotonic instant.
+--- RFC 3339 timestamp (Pacific time, milliseconds) of a monotonic instant.
 function Model:timestamp(mono)
-  local wall = self.wall0 + ((mono or self.now) - self.mono0)
-  local s = math.floor(wall)
-  local ms = math.floor((wall - s) * 1000)
-  return os.date("!%Y-%m-%dT%H:%M:%S", s) .. string.format(".%03d-00:00", ms)
+  return timefmt.format(self.wall0 + ((mono or self.now) - self.mono0))
 end
 
 ------------------------------------------------------------------ names and ids
