@@ -33,22 +33,35 @@ local function check_name(field, s)
   end
 end
 
+-- Label keys and values: lowercase letters, digits, "_" and "-", and
+-- international (non-ASCII, UTF-8) characters; at most 63 characters; a
+-- key starts with a lowercase or international letter. Messages are the
+-- API's, which name the whole map's field with the value ''.
+local function label_chars_ok(s, key)
+  if type(s) ~= "string" then return false end
+  local n = utf8.len(s)
+  if not n or n > 63 or (key and n == 0) then return false end
+  if key and not s:match("^[a-z\128-\255]") then return false end
+  return s:match("^[a-z0-9_%-\128-\255]*$") ~= nil
+end
+
 local function check_labels(field, labels)
   if labels == nil then return {} end
   if type(labels) ~= "table" then errors.invalid(field, tostring(labels), "Labels must be a map.") end
   local n = 0
   for k, v in pairs(labels) do
     n = n + 1
-    if type(k) ~= "string" or not k:match("^[a-z][a-z0-9_-]*$") or #k > 63 then
+    if not label_chars_ok(k, true) then
       errors.invalid(field, "", string.format("Label key '%s' violates format constraints. The key " ..
         "must start with a lowercase character, can only contain lowercase letters, numeric " ..
-        "characters, underscores and dashes. The key can be at most 63 characters long.",
-        tostring(k)))
+        "characters, underscores and dashes. The key can be at most 63 characters long. " ..
+        "International characters are allowed.", tostring(k)))
     end
-    if type(v) ~= "string" or not v:match("^[a-z0-9_-]*$") or #v > 63 then
+    if not label_chars_ok(v, false) then
       errors.invalid(field, "", string.format("Label value '%s' violates format constraints. The " ..
         "value can only contain lowercase letters, numeric characters, underscores and dashes. " ..
-        "The value can be at most 63 characters long.", tostring(v)))
+        "The value can be at most 63 characters long. International characters are allowed.",
+        tostring(v)))
     end
   end
   if n > 64 then errors.invalid(field, "", "Resource can have at most 64 labels.") end
@@ -435,10 +448,10 @@ end
 
 -- setLabels for any resource with labels/label_fp; the change is visible at
 -- once (the real API applies label changes within the request).
-local function set_labels(ctx, res, scope, target_link, field)
+local function set_labels(ctx, res, scope, target_link)
   local m = ctx.model
   local body = ctx_body(ctx)
-  local labels = check_labels(field .. ".labels", body.labels)
+  local labels = check_labels("labels", body.labels)
   if body.labelFingerprint ~= res.label_fp then
     errors.condition_not_met("Labels fingerprint either invalid or resource labels have changed")
   end
@@ -460,7 +473,7 @@ end
 local function disks_set_labels(ctx)
   local m, zone = ctx.model, ctx.params.zone
   local d = get_disk(m, zone, ctx.params.disk)
-  return set_labels(ctx, d, zone, m:link("zones", zone, "disks", d.name), "zoneSetLabelsRequest")
+  return set_labels(ctx, d, zone, m:link("zones", zone, "disks", d.name))
 end
 
 -- Takes a snapshot of disk d. zonal: disks.createSnapshot (a zonal
@@ -561,7 +574,7 @@ end
 local function snapshots_set_labels(ctx)
   local m = ctx.model
   local s = get_snapshot(m, ctx.params.snapshot)
-  return set_labels(ctx, s, nil, m:link("global", "snapshots", s.name), "globalSetLabelsRequest")
+  return set_labels(ctx, s, nil, m:link("global", "snapshots", s.name))
 end
 
 ------------------------------------------------------------------ instances
@@ -809,7 +822,7 @@ end
 local function instances_set_labels(ctx)
   local m = ctx.model
   local inst = get_instance(m, ctx.params.zone, ctx.params.instance)
-  return set_labels(ctx, inst, inst.zone, instance_link(m, inst), "instancesSetLabelsRequest")
+  return set_labels(ctx, inst, inst.zone, instance_link(m, inst))
 end
 
 ------------------------------------------------------------------ operations

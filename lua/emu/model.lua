@@ -142,8 +142,14 @@ function Model:stable_id(s)
   return string.format("%d", 1000000000000000000 + n % 8000000000000000000)
 end
 
---- The API's label fingerprint: base64 of a hash of the sorted labels.
+-- The fingerprint the API gives a resource without labels (seen on every
+-- unlabelled resource in real responses).
+M.EMPTY_LABEL_FINGERPRINT = "42WmSpB8rSM="
+
+--- The API's label fingerprint: base64 of 8 bytes; "42WmSpB8rSM=" for no
+-- labels, else a hash of the sorted labels.
 function Model:label_fingerprint(labels)
+  if not labels or next(labels) == nil then return M.EMPTY_LABEL_FINGERPRINT end
   local keys = {}
   for k in pairs(labels or {}) do keys[#keys + 1] = k end
   table.sort(keys)

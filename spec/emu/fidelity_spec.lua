@@ -93,3 +93,66 @@ describe("timestamps", function()
     end)
   end)
 end)
+
+describe("emulator fidelity", function()
+  local emu
+  setup(function() emu = emu_support.start{fleet = env.root .. "/examples/fleets/demo.json"} end)
+  teardown(function() emu:stop() end)
+  before_each(function() emu:reset() end)
+
+  local function new_disk(name, extra)
+    local body = {name = name, sizeGb = "10"}
+    for k, v in pairs(extra or {}) do body[k] = v end
+    local status, op = emu:api("POST", "zones/" .. Z .. "/disks", body)
+    assert.equal(200, status, op.error and op.error.message)
+    return emu:wait(op)
+  end
+
+  it("gives unlabelled resources the fingerprint 42WmSpB8rSM=", function()
+    -- every unlabelled disk, instance and snapshot in real responses
+    new_disk("fp-1")
+    local _, d = emu:api("GET", "zones/" .. Z .. "/disks/fp-1")
+    assert.equal("42WmSpB8rSM=", d.labelFingerprint)
+    local _, op = emu:api("POST", "zones/" .. Z .. "/disks/fp-1/setLabels",
+                          {labels = {env = "dev"}, labelFingerprint = d.labelFingerprint})
+    emu:wait(op)
+    _, d = emu:api("GET", "zones/" .. Z .. "/disks/fp-1")
+    assert.are_not.equal("42WmSpB8rSM=", d.labelFingerprint)
+    assert.matches("^[%w+/]+=$", d.labelFingerprint)
+    _, op = emu:api("POST", "zones/" .. Z .. "/disks/fp-1/setLabels",
+                    {labels = {}, labelFingerprint = d.labelFingerprint})
+    emu:wait(op)
+    _, d = emu:api("GET", "zones/" .. Z .. "/disks/fp-1")
+    assert.equal("42WmSpB8rSM=", d.labelFingerprint)
+  end)
+
+  it("words label errors as the API does and allows international characters", function()
+    -- googleapis/google-cloud-node-core#276 and #314, scylladb/scylla-cluster-tests#13147
+    local status, b = emu:api("POST", "zones/" .. Z .. "/disks",
+                              {name = "lab-1", sizeGb = "10", labels = {owner = "test-by-Ahtasham"}})
+    assert.equal(400, status)
+    assert.equal("invalid", b.error.errors[1].reason)
+    assert.equal("Invalid value for field 'resource.labels': ''. Label value 'test-by-Ahtasham' violates " ..
+                 "format constraints. The value can only contain lowercase letters, numeric characters, " ..
+                 "underscores and dashes. The value can be at most 63 characters long. International " ..
+                 "characters are allowed.", b.error.message)
+    status, b = emu:api("POST", "zones/" .. Z .. "/disks", {name = "lab-1", sizeGb = "10", labels = {iAmVm = "x"}})
+    assert.equal(400, status)
+    assert.equal("Invalid value for field 'resource.labels': ''. Label key 'iAmVm' violates format " ..
+                 "constraints. The key must start with a lowercase character, can only contain lowercase " ..
+                 "letters, numeric characters, underscores and dashes. The key can be at most 63 characters " ..
+                 "long. International characters are allowed.", b.error.message)
+    new_disk("lab-2", {labels = {["équipe"] = "données", ["git-sha"] = "380ab351648ae"}})
+    local _, d = emu:api("GET", "zones/" .. Z .. "/disks/lab-2")
+    status, b = emu:api("POST", "zones/" .. Z .. "/disks/lab-2/setLabels",
+                        {labels = {Bad = "x"}, labelFingerprint = d.labelFingerprint})
+    assert.equal(400, status)
+    assert.matches("^Invalid value for field 'labels': ''%. Label key 'Bad'", b.error.message)
+    status = emu:api("POST", "zones/" .. Z .. "/disks",
+                     {name = "lab-3", sizeGb = "10", labels = {ok = string.rep("é", 63)}})
+    assert.equal(200, status)
+    status = emu:api("POST", "zones/" .. Z .. "/disks",
+                     {name = "lab-4", sizeGb = "10", labels = {ok = string.rep("é", 64)}})
+    assert.equal(400, status)
+  end)
+end)
