@@ -385,7 +385,7 @@ local function disks_insert(ctx)
   end
   if snap and size < snap.disk_size_gb then
     errors.invalid("resource.sizeGb", size, string.format(
-      "Requested disk size cannot be smaller than the snapshot size (%d GB).", snap.disk_size_gb))
+      "Requested disk size cannot be smaller than the snapshot size (%d GB)", snap.disk_size_gb))
   end
   if size < dt.min or size > dt.max then
     errors.invalid("resource.sizeGb", size, string.format(

@@ -44,6 +44,7 @@ function M.new(opts)
   m.op_list = {}
   m.by_request_id = {}
   m.active_ops = 0
+  m.active_by_location = {}   -- "global" or a region -> operations in flight
   m.ids = {}
   m.heap, m.seq = {}, 0
   m.counter = 0
@@ -256,6 +257,8 @@ function Model:new_op(spec)
   self.ops[scope][op.name] = op
   self.op_list[#self.op_list + 1] = op
   self.active_ops = self.active_ops + 1
+  local loc = self:op_location(spec.scope)
+  self.active_by_location[loc] = (self.active_by_location[loc] or 0) + 1
   self:at(start, function(t)
     op.status = "RUNNING"
     if spec.on_start then spec.on_start(t) end
@@ -263,9 +266,22 @@ function Model:new_op(spec)
   self:at(done, function(t)
     op.status = "DONE"
     self.active_ops = self.active_ops - 1
+    self.active_by_location[loc] = self.active_by_location[loc] - 1
     if spec.on_done then spec.on_done(t, op.fail ~= nil) end
   end)
   return op
+end
+
+--- Where an operation counts for quotas: the region of its zone, or
+-- "global".
+function Model:op_location(scope)
+  if scope == nil or scope == "global" then return "global" end
+  return catalog.region_of(scope)
+end
+
+--- Operations in flight at a location ("global" or a region).
+function Model:active_at(location)
+  return self.active_by_location[location] or 0
 end
 
 --- An operation by scope ("global" or a zone) and name, or nil.

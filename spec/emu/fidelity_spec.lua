@@ -155,4 +155,70 @@ describe("emulator fidelity", function()
                      {name = "lab-4", sizeGb = "10", labels = {ok = string.rep("é", 64)}})
     assert.equal(400, status)
   end)
+
+  it("adds the error catalog's ErrorInfo to invalid and missing fields", function()
+    -- https://cloud.google.com/compute/docs/reference/rest/v1/errors:
+    -- INVALID_FIELD_VALUE "Invalid value for field '{field}': '{value}'. {reason}",
+    -- MISSING_REQUIRED_FIELD "Required field '{field}' not specified";
+    -- detail shape as in scylladb/scylla-cluster-tests#13147
+    local status, b = emu:api("POST", "zones/" .. Z .. "/disks", {name = "Bad_Name", sizeGb = "10"})
+    assert.equal(400, status)
+    assert.equal("Invalid value for field 'resource.name': 'Bad_Name'. Must be a match of regex " ..
+                 "'(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'", b.error.message)
+    local info = b.error.details[1]
+    assert.equal("type.googleapis.com/google.rpc.ErrorInfo", info["@type"])
+    assert.equal("INVALID_FIELD_VALUE", info.reason)
+    assert.equal("compute.googleapis.com", info.domain)
+    assert.same({field = "resource.name", value = "Bad_Name",
+                 reason = "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'"}, info.metadata)
+    status, b = emu:api("POST", "zones/" .. Z .. "/instances/web-1/attachDisk", {})
+    assert.equal(400, status)
+    assert.equal("Required field 'resource.source' not specified", b.error.message)
+    assert.equal("MISSING_REQUIRED_FIELD", b.error.details[1].reason)
+    assert.same({field = "resource.source"}, b.error.details[1].metadata)
+  end)
+
+  it("words a restore smaller than its snapshot like the image case", function()
+    -- "Requested disk size cannot be smaller than the image size (20 GB)"
+    -- (digio/terraform-google-gitlab-runner#3): no final period
+    local _, op = emu:api("POST", "zones/" .. Z .. "/disks/web-1-data/createSnapshot", {name = "small-snap"})
+    emu:wait(op)
+    local _, s = emu:api("GET", "global/snapshots/small-snap")
+    local status, b = emu:api("POST", "zones/" .. Z .. "/disks",
+                              {name = "too-small", sizeGb = "10", sourceSnapshot = "global/snapshots/small-snap"})
+    assert.equal(400, status)
+    assert.equal(string.format("Invalid value for field 'resource.sizeGb': '10'. Requested disk size cannot " ..
+                               "be smaller than the snapshot size (%s GB)", s.diskSizeGb), b.error.message)
+  end)
+
+  it("answers 401 with the real item messages and details", function()
+    -- missing token: errors[0].message "Login Required.", ErrorInfo
+    -- CREDENTIALS_MISSING (ivanvermeyen/laravel-google-drive-demo#118,
+    -- reactmore/morelab#17); method names as "compute.v1.RegionsService.List"
+    -- (trailofbits/algo#14854)
+    local status, b = emu:api("GET", "zones/" .. Z .. "/disks/web-1", nil, {token = false})
+    assert.equal(401, status)
+    assert.equal("Login Required.", b.error.errors[1].message)
+    assert.equal("Authorization", b.error.errors[1].location)
+    assert.equal("header", b.error.errors[1].locationType)
+    assert.equal("CREDENTIALS_MISSING", b.error.details[1].reason)
+    assert.equal("googleapis.com", b.error.details[1].domain)
+    assert.same({service = "compute.googleapis.com", method = "compute.v1.DisksService.Get"},
+                b.error.details[1].metadata)
+    _, b = emu:api("POST", "zones/" .. Z .. "/operations/x/wait", nil, {token = false})
+    assert.equal("compute.v1.ZoneOperationsService.Wait", b.error.details[1].metadata.method)
+    -- rejected token: "Invalid Credentials", reason authError, no details
+    -- (enupal/backup#44, dacastro4/laravel-gmail#273)
+    emu:auth{strict = true}
+    status, b = emu:api("GET", "zones/" .. Z .. "/disks/web-1", nil, {token = "made-up"})
+    emu:auth{strict = false}
+    assert.equal(401, status)
+    assert.equal("Request had invalid authentication credentials. Expected OAuth 2 access token, login " ..
+                 "cookie or other valid authentication credential. See " ..
+                 "https://developers.google.com/identity/sign-in/web/devconsole-project.", b.error.message)
+    assert.equal("Invalid Credentials", b.error.errors[1].message)
+    assert.equal("authError", b.error.errors[1].reason)
+    assert.equal("UNAUTHENTICATED", b.error.status)
+    assert.is_nil(b.error.details)
+  end)
 end)

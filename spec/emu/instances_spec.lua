@@ -133,7 +133,11 @@ describe("emulated instances", function()
     local status, b = post("web-1", "detachDisk", nil, {deviceName = "web-1"})
     assert.equal(400, status)
     assert.equal("invalidResourceUsage", reason(b))
-    assert.equal("To detach the boot disk, the instance must be in TERMINATED state.", b.error.message)
+    -- the real message wraps the reason (litmuschaos/chaos-charts#562,
+    -- GoogleCloudPlatform/cluster-toolkit#1366)
+    assert.equal("Invalid resource usage: 'To detach the boot disk, the instance must be in TERMINATED state.'.",
+                 b.error.message)
+    assert.equal(b.error.message, b.error.errors[1].message)
   end)
 
   it("swaps a boot disk on a stopped instance", function()
