@@ -675,22 +675,28 @@ local function instances_attach_disk(ctx)
   if d.status ~= "READY" then errors.not_ready(dpath) end
   local mode = body.mode or "READ_WRITE"
   if mode ~= "READ_WRITE" and mode ~= "READ_ONLY" then errors.invalid("resource.mode", mode) end
+  -- A disk already attached to this instance, being attached anywhere, or
+  -- attached elsewhere unless both sides are READ_ONLY: the real API
+  -- accepts the request and the operation fails with
+  -- RESOURCE_IN_USE_BY_ANOTHER_RESOURCE (httpErrorStatusCode 400).
+  local holder
   for _, u in ipairs(d.users) do
-    if u == inst.name then errors.in_use("disk", dpath, ipath) end
+    if u == inst.name then holder = inst.name end
   end
-  if d.pending_attach then
-    errors.in_use("disk", dpath, m:path("zones", d.zone, "instances", d.pending_attach))
-  end
-  if #d.users > 0 then
+  if not holder and d.pending_attach then holder = d.pending_attach end
+  if not holder and #d.users > 0 then
     local shared = mode == "READ_ONLY"
-    local other = m:zone_instances(d.zone)[d.users[1]]
     for _, u in ipairs(d.users) do
       local oi = m:zone_instances(d.zone)[u]
       for _, a in ipairs(oi and oi.attached or {}) do
         if a.disk == d.name and a.mode ~= "READ_ONLY" then shared = false end
       end
     end
-    if not shared then errors.in_use("disk", dpath, m:path("zones", d.zone, "instances", other.name)) end
+    if not shared then holder = d.users[1] end
+  end
+  local dt = catalog.disk_types[d.type]
+  if mode == "READ_ONLY" and dt and dt.hyperdisk then
+    errors.bad_request(string.format("%s disk type cannot be attached in read-only mode.", d.type))
   end
   local dev = body.deviceName
   if dev ~= nil then
@@ -712,6 +718,11 @@ local function instances_attach_disk(ctx)
   local bad = catalog.incompatibility(d.type, inst.machine_type, boot)
   if bad then errors.bad_request(bad) end
   local fail = ctx.fail_op
+  if not fail and holder then
+    fail = {code = "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE", http = 400, message = string.format(
+      "The disk resource '%s' is already being used by '%s'", dpath,
+      m:path("zones", d.zone, "instances", holder))}
+  end
   local count = #inst.attached
   for _ in pairs(inst.pending_attach) do count = count + 1 end
   if not fail and count >= catalog.max_disks(inst.machine_type) then
@@ -719,15 +730,18 @@ local function instances_attach_disk(ctx)
       "Exceeded limit 'MAX_DISKS' on resource '%s'. Limit: %d", inst.name,
       catalog.max_disks(inst.machine_type))}
   end
+  -- an attachment that will fail reserves neither the device name nor the disk
   local key = dev or ("#" .. d.name)
-  local pending = {disk = d.name, boot = boot}
-  inst.pending_attach[key] = pending
-  d.pending_attach = inst.name
+  if not holder then
+    inst.pending_attach[key] = {disk = d.name, boot = boot}
+    d.pending_attach = inst.name
+  end
   local iface = body.interface
   local op = m:new_op(op_spec(ctx, {
     scope = inst.zone, type = "attachDisk", target_link = instance_link(m, inst),
     target_id = inst.id, serial = inst.serial,
     on_done = function(t, failed)
+      if holder then return end
       inst.pending_attach[key] = nil
       if d.pending_attach == inst.name then d.pending_attach = nil end
       if failed or m:zone_disks(d.zone)[d.name] ~= d then return end
