@@ -244,6 +244,10 @@ function Model:new_op(spec)
   if spec.serial then spec.serial.busy_until = done end
   local fail = spec.fail
   if fail == nil and self.decide_failure then fail = self.decide_failure(spec.type, spec.names or {}) end
+  if fail and fail.message and fail.message:find("{zone}", 1, true) then
+    local where = spec.scope and self:path("zones", spec.scope) or self:path("global")
+    fail = {code = fail.code, http = fail.http, message = fail.message:gsub("{zone}", where)}
+  end
   local op = {
     name = string.format("operation-%d-%s-%s-%s", math.floor((self.wall0 + now - self.mono0) * 1000),
                          self.rng:hex(13), self.rng:hex(8), self.rng:hex(8)),
@@ -507,7 +511,11 @@ function Model:disk_view(d)
   if d.iops then v.provisionedIops = string.format("%d", d.iops) end
   if d.tput then v.provisionedThroughput = string.format("%d", d.tput) end
   local dt = catalog.disk_types[d.type]
-  if dt and dt.hyperdisk then v.accessMode = "READ_WRITE_SINGLE" end
+  if dt and dt.hyperdisk then
+    v.accessMode = "READ_WRITE_SINGLE"
+    v.enableConfidentialCompute = false
+  end
+  v.satisfiesPzi = false
   return v
 end
 
@@ -531,7 +539,12 @@ function Model:snapshot_view(s)
     v.sourceDisk = self:link("zones", s.source_disk.zone, "disks", s.source_disk.name)
     v.sourceDiskId = s.source_disk_id
   end
-  if ready then v.creationSizeBytes = v.storageBytes end
+  if ready then
+    v.creationSizeBytes = v.storageBytes
+    -- what a restore reads back: the stored bytes plus a little overhead
+    v.downloadBytes = string.format("%d", (s.storage_bytes or 0) + 796 + (s.storage_bytes or 0) // 125000)
+  end
+  v.enableConfidentialCompute = false
   return v
 end
 

@@ -191,6 +191,46 @@ describe("emulator fidelity", function()
                                "be smaller than the snapshot size (%s GB)", s.diskSizeGb), b.error.message)
   end)
 
+  it("fails insert operations with the real ZONE_RESOURCE_POOL_EXHAUSTED text", function()
+    -- "The zone 'projects/P/zones/Z' does not have enough resources available
+    -- to fulfill the request.  Try a different zone, or try again later."
+    -- (two spaces; skypilot and terraform logs)
+    emu:faults{operation_failures = {insert = 1}}
+    local _, op = emu:api("POST", "zones/" .. Z .. "/disks", {name = "zrpe", sizeGb = "10"})
+    op = emu:wait(op)
+    assert.equal("ZONE_RESOURCE_POOL_EXHAUSTED", op.error.errors[1].code)
+    assert.equal("The zone 'projects/demo-project/zones/us-central1-a' does not have enough resources " ..
+                 "available to fulfill the request.  Try a different zone, or try again later.",
+                 op.error.errors[1].message)
+    assert.equal(503, op.httpErrorStatusCode)
+    assert.equal("SERVICE UNAVAILABLE", op.httpErrorMessage)
+    assert.equal(100, op.progress)
+  end)
+
+  it("shows the fields real disks and snapshots carry", function()
+    -- sapagent fixtures (2024): disks with satisfiesPzi, hyperdisks with
+    -- enableConfidentialCompute and accessMode; snapshots with downloadBytes,
+    -- creationSizeBytes, enableConfidentialCompute
+    local _, d = emu:api("GET", "zones/" .. Z .. "/disks/web-1-data")
+    assert.is_false(d.satisfiesPzi)
+    assert.equal("4096", d.physicalBlockSizeBytes)
+    local _, hd = emu:api("GET", "zones/" .. Z .. "/disks/ml-dataset")
+    assert.equal("READ_WRITE_SINGLE", hd.accessMode)
+    assert.is_false(hd.enableConfidentialCompute)
+    local _, op = emu:api("POST", "zones/" .. Z .. "/disks/web-1-data/createSnapshot", {name = "shape-snap"})
+    local _, s = emu:api("GET", "global/snapshots/shape-snap")
+    assert.equal("0", s.storageBytes)
+    assert.equal("UPDATING", s.storageBytesStatus)
+    assert.is_nil(s.downloadBytes)
+    emu:wait(op)
+    _, s = emu:api("GET", "global/snapshots/shape-snap")
+    assert.equal("READY", s.status)
+    assert.equal("UP_TO_DATE", s.storageBytesStatus)
+    assert.equal(s.storageBytes, s.creationSizeBytes)
+    assert.is_true(tonumber(s.downloadBytes) > tonumber(s.storageBytes))
+    assert.is_false(s.enableConfidentialCompute)
+  end)
+
   it("answers 401 with the real item messages and details", function()
     -- missing token: errors[0].message "Login Required.", ErrorInfo
     -- CREDENTIALS_MISSING (ivanvermeyen/laravel-google-drive-demo#118,
