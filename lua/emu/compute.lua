@@ -816,7 +816,7 @@ local function instances_set_machine_type(ctx)
       "Machine type with name '%s' does not exist in zone '%s'.", segs[4], inst.zone))
   end
   if inst.status ~= "TERMINATED" then
-    errors.invalid_usage("Instance is starting or running. To change the machine type, the instance must be stopped.")
+    errors.invalid_usage("Instance is starting or running.")
   end
   for _, a in ipairs(inst.attached) do
     local d = m:zone_disks(inst.zone)[a.disk]

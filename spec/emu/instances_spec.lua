@@ -265,6 +265,9 @@ describe("emulated instances", function()
     local status, b = post("web-1", "setMachineType", {machineType = "zones/" .. Z .. "/machineTypes/n2-standard-4"})
     assert.equal(400, status)
     assert.equal("invalidResourceUsage", reason(b))
+    -- the reason text clients match ("Instance is starting or running.",
+    -- googleapis/google-cloud-node's VM.resize), in the invalidResourceUsage wrapper
+    assert.equal("Invalid resource usage: 'Instance is starting or running.'.", b.error.message)
     run("web-5", "setMachineType", {machineType = "zones/us-central1-a/machineTypes/n2-standard-4"})
     assert.matches("/n2%-standard%-4$", inst("web-5").machineType)
     status, b = post("web-5", "setMachineType", {machineType = "zones/" .. Z .. "/machineTypes/n4-standard-4"})
