@@ -377,6 +377,9 @@ function Model:add_instance(zone, spec)
   for _, a in ipairs(spec.attached or {}) do
     local d = self:zone_disks(zone)[a.disk]
     self:attach(inst, d, a)
+    -- a real disk that is attached has a lastAttachTimestamp (for a boot
+    -- disk, moments after its creation); fleets rarely say when
+    d.last_attach = d.last_attach or d.created
   end
   return inst
 end

@@ -213,6 +213,9 @@ describe("emulator fidelity", function()
     -- creationSizeBytes, enableConfidentialCompute
     local _, d = emu:api("GET", "zones/" .. Z .. "/disks/web-1-data")
     assert.is_false(d.satisfiesPzi)
+    -- an attached disk has been attached at some time (forseti fixtures:
+    -- lastAttachTimestamp moments after creationTimestamp)
+    assert.equal(d.creationTimestamp, d.lastAttachTimestamp)
     assert.equal("4096", d.physicalBlockSizeBytes)
     local _, hd = emu:api("GET", "zones/" .. Z .. "/disks/ml-dataset")
     assert.equal("READ_WRITE_SINGLE", hd.accessMode)
