@@ -492,11 +492,14 @@ local function snapshot_disk(ctx, d, body, zonal)
     guest_os_features = d.guest_os_features, licenses = d.licenses, architecture = d.architecture,
   })
   d.snapshotting = (d.snapshotting or 0) + 1
+  d.snapshots_creating = d.snapshots_creating or {}
+  d.snapshots_creating[s.name] = true
   local creating = true
   local function end_creating()
     if creating then
       creating = false
       d.snapshotting = d.snapshotting - 1
+      d.snapshots_creating[s.name] = nil
     end
   end
   local snaps = m.snapshots
@@ -634,6 +637,18 @@ end
 local function instances_start(ctx)
   local m = ctx.model
   local inst = get_instance(m, ctx.params.zone, ctx.params.instance)
+  -- a snapshot of the boot disk being taken keeps the instance from
+  -- starting (Compute Engine's VM start-up troubleshooting guide quotes
+  -- "The instance resource '...' is already being used by
+  -- 'projects/.../global/snapshots/...'")
+  for _, a in ipairs(inst.attached) do
+    local d = a.boot and m:zone_disks(inst.zone)[a.disk]
+    local snap = d and d.snapshots_creating and next(d.snapshots_creating)
+    if snap and inst.status == "TERMINATED" then
+      errors.in_use("instance", m:path("zones", inst.zone, "instances", inst.name),
+                    m:path("global", "snapshots", snap))
+    end
+  end
   local idle = inst.status == "RUNNING" and (inst.serial.busy_until or 0) <= m.now
   local state = {}
   local op = m:new_op(op_spec(ctx, {

@@ -234,6 +234,23 @@ describe("emulator fidelity", function()
     assert.is_false(s.enableConfidentialCompute)
   end)
 
+  it("keeps an instance from starting while a snapshot of its boot disk is being taken", function()
+    -- Compute Engine's VM start-up troubleshooting guide: "The instance
+    -- resource 'projects/.../instances/example-vm' is already being used by
+    -- 'projects/.../global/snapshots/...'"
+    emu:faults{latency = {createSnapshot = 60}}
+    local _, op = emu:api("POST", "zones/" .. Z .. "/disks/web-5/createSnapshot", {name = "boot-snap"})
+    local status, b = emu:api("POST", "zones/" .. Z .. "/instances/web-5/start")
+    assert.equal(400, status)
+    assert.equal("resourceInUseByAnotherResource", b.error.errors[1].reason)
+    assert.equal("The instance resource 'projects/demo-project/zones/us-central1-a/instances/web-5' is " ..
+                 "already being used by 'projects/demo-project/global/snapshots/boot-snap'", b.error.message)
+    emu:faults{}
+    emu:wait(op)
+    local _, start = emu:api("POST", "zones/" .. Z .. "/instances/web-5/start")
+    assert.is_nil(emu:wait(start).error)
+  end)
+
   it("answers 401 with the real item messages and details", function()
     -- missing token: errors[0].message "Login Required.", ErrorInfo
     -- CREDENTIALS_MISSING (ivanvermeyen/laravel-google-drive-demo#118,
