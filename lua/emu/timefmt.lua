@@ -27,11 +27,18 @@ end
 -- time (the rule in force since 2007) runs from the second Sunday of
 -- March, 02:00 PST (10:00 UTC), to the first Sunday of November, 02:00 PDT
 -- (09:00 UTC).
+local dst_cache = {}   -- last year looked up: {year, first, last, dst_start, dst_end}
+
 function M.pacific_offset(unix)
-  local y = tonumber(os.date("!%Y", math.floor(unix)))
-  local dst_start = days_from_civil(y, 3, nth_sunday(y, 3, 2)) * 86400 + 10 * 3600
-  local dst_end = days_from_civil(y, 11, nth_sunday(y, 11, 1)) * 86400 + 9 * 3600
-  if unix >= dst_start and unix < dst_end then return -7 end
+  local c = dst_cache
+  if not (c.first and unix >= c.first and unix < c.last) then
+    local y = tonumber(os.date("!%Y", math.floor(unix)))
+    c.first = days_from_civil(y, 1, 1) * 86400
+    c.last = days_from_civil(y + 1, 1, 1) * 86400
+    c.dst_start = days_from_civil(y, 3, nth_sunday(y, 3, 2)) * 86400 + 10 * 3600
+    c.dst_end = days_from_civil(y, 11, nth_sunday(y, 11, 1)) * 86400 + 9 * 3600
+  end
+  if unix >= c.dst_start and unix < c.dst_end then return -7 end
   return -8
 end
 
