@@ -29,6 +29,7 @@ enum {
     PD_HTTP_ETOOBIG = 12,     /* response larger than the limit */
     PD_HTTP_EURL = 13,        /* malformed or refused URL (http to a remote host) */
     PD_HTTP_ENOMEM = 14,
+    PD_HTTP_ETLS = 15,        /* TLS handshake or certificate verification failed */
 };
 
 typedef struct pd_http_request {

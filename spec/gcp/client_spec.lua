@@ -187,3 +187,51 @@ describe("gcp.client", function()
     assert.matches("external_account", err.message, 1, true)
   end)
 end)
+
+describe("gcp TLS", function()
+  local dir, pid, port
+
+  setup(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. env.quote(dir))
+    local _, err, code = env.run(("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 " ..
+      "-keyout %s/key.pem -out %s/cert.pem"):format(env.quote(dir), env.quote(dir)))
+    assert(code == 0, err)
+    for _ = 1, 20 do
+      port = 20000 + math.random(0, 20000)
+      local out = env.run(("openssl s_server -accept 127.0.0.1:%d -cert %s/cert.pem -key %s/key.pem " ..
+        "-www >%s/log 2>&1 </dev/null & echo $!"):format(port, env.quote(dir), env.quote(dir), env.quote(dir)))
+      pid = tonumber(out:match("%d+"))
+      local up = false
+      for _ = 1, 50 do
+        pd.sleep(0.05)
+        local f = io.open(dir .. "/log")
+        local log = f and f:read("a") or ""
+        if f then f:close() end
+        if log:find("ACCEPT") then up = true break end
+        if log:find("rror") then break end
+      end
+      if up then return end
+      os.execute("kill " .. pid .. " 2>/dev/null")
+    end
+    error("cannot start openssl s_server")
+  end)
+
+  teardown(function()
+    if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
+    if dir then os.execute("rm -rf " .. env.quote(dir)) end
+  end)
+
+  it("verifies certificates: a self-signed server is refused, not retried", function()
+    local c = gcp.client{project = "p", endpoint = ("https://127.0.0.1:%d/compute/v1/"):format(port),
+                         credentials = {access_token = "t"}, max_attempts = 3, backoff_initial = 0.001}
+    local ok, err = pcall(c.zones.list, c.zones, {})
+    if ok then ok, err = pcall(err) end   -- lists fetch on the first iteration
+    assert.is_false(ok)
+    assert.equal("tlsError", err.reason)
+    assert.matches("certificate", err.message)
+    assert.is_false(err.retryable)
+    assert.equal(1, err.attempts)
+  end)
+end)

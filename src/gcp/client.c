@@ -326,6 +326,7 @@ int pd_gcp_call_run(pd_gcp_client *c, const pd_gcp_call *call, pd_gcp_result *re
                           hrc == PD_HTTP_EREQTIMEOUT ? "requestTimeout"
                           : hrc == PD_HTTP_ETOOBIG  ? "responseTooLarge"
                           : hrc == PD_HTTP_EURL     ? "invalidArgument"
+                          : hrc == PD_HTTP_ETLS     ? "tlsError"
                                                     : "connectionError",
                           transient, "%s: %s", call->method, herr);
             } else {

@@ -303,7 +303,11 @@ int pd_http_perform(const pd_http_request *req, pd_http_response *res,
             rc = PD_HTTP_ENOMEM;
             snprintf(err, errlen, "out of memory reading the response");
         } else if (result != CURLE_OK) {
-            rc = PD_HTTP_ETRANSPORT;
+            /* a certificate that does not verify will not verify on retry */
+            rc = (result == CURLE_PEER_FAILED_VERIFICATION || result == CURLE_SSL_CONNECT_ERROR ||
+                  result == CURLE_SSL_CERTPROBLEM || result == CURLE_SSL_CACERT_BADFILE)
+                     ? PD_HTTP_ETLS
+                     : PD_HTTP_ETRANSPORT;
             snprintf(err, errlen, "%s%s%s", curl_easy_strerror(result),
                      curl_err[0] ? ": " : "", curl_err);
         }
