@@ -238,7 +238,7 @@ pd_auth *pd_auth_new(const pd_auth_options *opts, char *err, size_t errlen)
     a->timeout = opts && opts->timeout > 0 ? opts->timeout : 30;
     a->scope = xstrdup(opts && opts->scope ? opts->scope : PD_AUTH_SCOPE);
     const char *env;
-    int rc = 0;
+    int rc = 0, implicit_metadata = 0;
     char path[4096];
     if (opts && opts->access_token) {
         a->kind = K_TOKEN;
@@ -274,11 +274,16 @@ pd_auth *pd_auth_new(const pd_auth_options *opts, char *err, size_t errlen)
             rc = load_file(a, path, "gcloud application default credentials", err, errlen);
         else
             a->kind = K_METADATA;
+        implicit_metadata = 1;
     }
     if (rc == 0 && a->kind == K_METADATA) {
         env = getenv("GCE_METADATA_HOST");
         a->metadata_host = xstrdup(env && *env ? env : PD_AUTH_METADATA_HOST);
-        snprintf(path, sizeof path, "metadata server (%s)", a->metadata_host);
+        snprintf(path, sizeof path, "metadata server (%s)%s", a->metadata_host,
+                 implicit_metadata && a->kind == K_METADATA
+                     ? "; no other credentials were found (GOOGLE_OAUTH_ACCESS_TOKEN, "
+                       "GOOGLE_APPLICATION_CREDENTIALS, gcloud's application default credentials)"
+                     : "");
         a->source = xstrdup(path);
     }
     if (rc != 0) {

@@ -294,9 +294,10 @@ int pd_gcp_call_run(pd_gcp_client *c, const pd_gcp_call *call, pd_gcp_result *re
         int transient = 0;
         double retry_after = -1;
         if (rc != PD_OK) {
+            /* the token source already retried its own transient failures */
             set_error(res, PD_GCP_EAUTH, acode == 401 ? 401 : 0, "authError", aretry,
                       "%s: %s", call->method, aerr);
-            transient = aretry;
+            transient = 0;
         } else {
             pd_http_request hreq = {0};
             hreq.method = call->verb;
