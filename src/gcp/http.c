@@ -151,6 +151,24 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     return s->buf.oom ? 0 : n;
 }
 
+/* gcloud's setting for a private CA (a TLS-inspecting proxy): certificates
+ * are still verified, against that bundle instead of the system's. Read
+ * once; the environment does not change under a running program. */
+static const char *ca_path;
+static pthread_once_t ca_once = PTHREAD_ONCE_INIT;
+
+static void read_ca_env(void)
+{
+    const char *p = getenv("CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE");
+    ca_path = p && *p ? p : NULL;
+}
+
+static const char *custom_ca_file(void)
+{
+    pthread_once(&ca_once, read_ca_env);
+    return ca_path;
+}
+
 static void wake_multi(void *multi) { curl_multi_wakeup(multi); }
 
 static int add_header(struct curl_slist **list, const char *line)
@@ -199,6 +217,10 @@ int pd_http_perform(const pd_http_request *req, pd_http_response *res,
         snprintf(ct, sizeof ct, "Content-Type: %s",
                  req->content_type ? req->content_type : "application/json");
         ok = add_header(&hdrs, ct);
+    } else if (ok && strcmp(req->method, "GET") != 0) {
+        /* a bodiless POST (stop, start, wait) is not a form: drop libcurl's
+         * default x-www-form-urlencoded type */
+        ok = add_header(&hdrs, "Content-Type:");
     }
     /* no "Expect: 100-continue" round trip for larger bodies */
     ok = ok && add_header(&hdrs, "Expect:");
@@ -222,6 +244,9 @@ int pd_http_perform(const pd_http_request *req, pd_http_response *res,
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, curl_err);
+    const char *ca = custom_ca_file();
+    if (ca)
+        curl_easy_setopt(e, CURLOPT_CAINFO, ca);
     double ct = CONNECT_TIMEOUT;
     if (req->timeout > 0 && req->timeout < ct)
         ct = req->timeout;
