@@ -17,6 +17,7 @@
 local core = require "pdlua.gcp.core"
 local methods = require "pdlua.gcp.methods"
 local pd = require "pdlua"
+local config = require "pdlua.config"
 
 local gcp = {}
 gcp.core = core
@@ -50,36 +51,6 @@ local function getenv(name)
   local v = os.getenv(name)
   if v and v ~= "" then return v end
   return nil
-end
-
--- gcloud's active configuration: [core] project, [compute] zone.
-local function gcloud_config()
-  local dir = getenv("CLOUDSDK_CONFIG")
-  if not dir then
-    local home = getenv("HOME")
-    if not home then return {} end
-    dir = home .. "/.config/gcloud"
-  end
-  local name = "default"
-  local f = io.open(dir .. "/active_config", "r")
-  if f then
-    name = (f:read("l") or "default"):match("^%s*(.-)%s*$")
-    f:close()
-  end
-  f = io.open(dir .. "/configurations/config_" .. name, "r")
-  if not f then return {} end
-  local conf, section = {}, nil
-  for line in f:lines() do
-    local s = line:match("^%s*%[([^%]]+)%]")
-    if s then
-      section = s
-    else
-      local k, v = line:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
-      if k and section then conf[section .. "." .. k] = v end
-    end
-  end
-  f:close()
-  return conf
 end
 
 local function urlencode(s)
@@ -321,17 +292,18 @@ function gcp.client(opts)
     token_timeout = opts.token_timeout,
   }
   local info = ud:info()
-  local conf
-  local function cfg(k)
-    conf = conf or gcloud_config()
-    return conf[k]
+  -- as Google's libraries: explicit, environment, the key file's project,
+  -- then gcloud's active configuration
+  local where, from = config.resolve{project = opts.project or nil, zone = opts.zone or nil}
+  local project = where.project
+  if from.project ~= "flag" and from.project ~= "env" then
+    project = info.credentials.project or where.project
   end
   local c = setmetatable({
     _ud = ud,
     endpoint = info.endpoint,
-    project = opts.project or getenv("CLOUDSDK_CORE_PROJECT") or info.credentials.project or
-              cfg("core.project"),
-    zone = opts.zone or getenv("CLOUDSDK_COMPUTE_ZONE") or cfg("compute.zone"),
+    project = opts.project ~= false and project or nil,   -- false: no default
+    zone = opts.zone ~= false and where.zone or nil,
     wait_timeout = opts.wait_timeout or 150,
     credentials = info.credentials,     -- {kind, source, project}: no secrets
   }, Client)
