@@ -222,6 +222,44 @@ describe("gcp credentials", function()
       assert.equal(48, #fx.requests(emu, "disks.get"))
     end)
 
+    it("retries a token endpoint blip, but not a refusal", function()
+      emu:faults{once = {{method = "oauth2.token", action = "error", status = 503}}}
+      local c = fx.client(emu, {credentials = {file = sa_file}})
+      assert.equal("spare", c.disks:get{disk = "spare"}.name)
+      local tok = fx.requests(emu, "oauth2.token")
+      assert.same({503, 200}, {tok[1].status, tok[2].status})
+      emu:clear_requests()
+      emu:faults{once = {{method = "oauth2.token", action = "error", status = 400}}}
+      local c2 = fx.client(emu, {credentials = {file = sa_file}})
+      local err = fx.error_of(c2.disks.get, c2.disks, {disk = "spare"})
+      assert.equal("authError", err.reason)
+      assert.is_false(err.retryable)
+      assert.equal(1, #fx.requests(emu, "oauth2.token"))
+      assert.equal(0, #fx.requests(emu, "disks.get"))
+    end)
+
+    it("retries a metadata server blip", function()
+      emu:faults{once = {{method = "metadata", action = "reset"}}}
+      local out, err, code = run({GCE_METADATA_HOST = emu.url:match("//(.*)$")}, probe)
+      assert.equal(0, code, err)
+      assert.equal("metadata\tspare\t1\n", out)
+      assert.equal(2, #fx.requests(emu, "metadata"))
+    end)
+
+    it("threads waiting for a hung refresh stop at their deadline", function()
+      emu:faults{hang_seconds = 3, once = {{method = "oauth2.token", action = "hang", seconds = 3}}}
+      local c = fx.client(emu, {credentials = {file = sa_file}})
+      local t0 = pd.now()
+      local res = gcp.core._run_threads(4, function()
+        return c.disks:get{disk = "spare"}
+      end, {timeout = 0.3})
+      for i = 1, 4 do
+        assert.equal("timeout", res[i].error.reason)
+        assert.is_true(res[i].finished - t0 < 0.3 + 0.5)
+      end
+      emu:faults{}
+    end)
+
     it("refreshes before expiry, so no request meets an expired token", function()
       emu:auth{token_lifetime = 2}
       local c = fx.client(emu, {credentials = {file = sa_file}})
