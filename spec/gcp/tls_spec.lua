@@ -1,5 +1,5 @@
 -- TLS and response handling over https, against `openssl s_server -WWW`
--- (serves files from its directory): certificates are verified — a server
+-- (answers each GET with a file holding a whole HTTP response): certificates are verified — a server
 -- the system does not trust is refused; with gcloud's custom CA setting a
 -- private CA's server is accepted — and oversized or malformed answers
 -- fail cleanly.
@@ -30,15 +30,23 @@ describe("gcp over TLS", function()
         "-keyout srv.key -out srv.csr && printf 'subjectAltName=IP:127.0.0.1\\n' >ext && " ..
         "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 " ..
         "-extfile ext -out srv.pem"):format(q(dir)))
+    -- `s_server -HTTP` answers GET /path with the file ./path, a whole HTTP response
     local disks = dir .. "/www/projects/p/zones/z/disks/"
-    write(disks .. "ok", '{"kind":"compute#disk","name":"ok","sizeGb":"10","users":[]}')
-    write(disks .. "bad", '{"kind":"compute#disk","name":')
-    write(disks .. "html", '<html><body>proxy error</body></html>')
-    write(disks .. "big", '{"name":"big","description":"' .. string.rep("x", 300000) .. '"}')
+    local function answer(name, status, body, headers)
+      write(disks .. name, ("HTTP/1.0 %s\r\nContent-Type: application/json\r\n%s\r\n%s")
+        :format(status, headers or "", body))
+    end
+    answer("ok", "200 OK", '{"kind":"compute#disk","name":"ok","sizeGb":"10","users":[]}')
+    answer("bad", "200 OK", '{"kind":"compute#disk","name":')
+    answer("html", "200 OK", '<html><body>proxy error</body></html>')
+    answer("big", "200 OK", '{"name":"big","description":"' .. string.rep("x", 300000) .. '"}')
+    answer("throttled", "429 Too Many Requests",
+           '{"error":{"code":429,"message":"slow down","errors":[{"reason":"rateLimitExceeded"}]}}',
+           "Retry-After: 1\r\n")
     for _ = 1, 20 do
       port = 20000 + math.random(0, 20000)
       local out = env.run(("cd %s && openssl s_server -accept 127.0.0.1:%d -cert ../srv.pem " ..
-        "-key ../srv.key -WWW >../log 2>&1 </dev/null & echo $!"):format(q(dir .. "/www"), port))
+        "-key ../srv.key -HTTP >../log 2>&1 </dev/null & echo $!"):format(q(dir .. "/www"), port))
       pid = tonumber(out:match("%d+"))
       local up = false
       for _ = 1, 100 do
@@ -108,6 +116,25 @@ describe("gcp over TLS", function()
     local bad, html = out:match("^(.-)\n(.-)\n$")
     assert.matches("^malformedResponse|false|disks.get: response is not JSON: malformed JSON at byte %d+", bad)
     assert.matches("^malformedResponse|false|", html)
+  end)
+
+  it("waits at least Retry-After before retrying, unless the deadline comes first", function()
+    local out = run_trusting([[
+      local t0 = pd.now()
+      local res = try(c.disks.get, c.disks, {disk = "throttled"})
+      print(res, ("%.3f"):format(pd.now() - t0))
+      t0 = pd.now()
+      local r = gcp.core._run_threads(1, function() return c.disks:get{disk = "throttled"} end,
+                                      {timeout = 0.5})
+      print(r[1].error.code, r[1].error.attempts, ("%.3f"):format(r[1].finished - t0))
+    ]])
+    local res, took, code, attempts, took2 = out:match("^(.-)\t([%d%.]+)\n(%d+)\t(%d+)\t([%d%.]+)\n$")
+    assert.matches("^rateLimitExceeded|true|disks.get: slow down %(after 2 attempts%)", res, 1)
+    assert.is_true(tonumber(took) >= 1.0, took)      -- the backoff alone would be ~1 ms
+    assert.is_true(tonumber(took) < 5, took)
+    assert.equal("429", code)
+    assert.equal("1", attempts)                      -- no time for a second try
+    assert.is_true(tonumber(took2) < 0.5, took2)     -- and no pointless sleep either
   end)
 
   it("refuses an answer over the size limit", function()
