@@ -3,13 +3,6 @@
 -- aborts it too; the client's retryable errors make the engine retry.
 local fx = require "gcp.fixture"
 
-if type(pd.workflow) ~= "function" then
-  describe("gcp in workflows", function()
-    pending("needs the engine (pd.workflow)")
-  end)
-  return
-end
-
 describe("gcp in workflows", function()
   local emu, c
 
