@@ -1,4 +1,4 @@
--- TLS and response handling over https, against `openssl s_server -WWW`
+-- TLS and response handling over https, against `openssl s_server -HTTP`
 -- (answers each GET with a file holding a whole HTTP response): certificates are verified — a server
 -- the system does not trust is refused; with gcloud's custom CA setting a
 -- private CA's server is accepted — and oversized or malformed answers
@@ -45,8 +45,10 @@ describe("gcp over TLS", function()
            "Retry-After: 1\r\n")
     for _ = 1, 20 do
       port = 20000 + math.random(0, 20000)
-      local out = env.run(("cd %s && openssl s_server -accept 127.0.0.1:%d -cert ../srv.pem " ..
-        "-key ../srv.key -HTTP >../log 2>&1 </dev/null & echo $!"):format(q(dir .. "/www"), port))
+      -- exec: $! is then openssl itself, so teardown can kill it (with KILL:
+      -- a child may inherit pdlua's blocked SIGINT/SIGTERM)
+      local out = env.run(("(cd %s && exec openssl s_server -accept 127.0.0.1:%d -cert ../srv.pem " ..
+        "-key ../srv.key -HTTP) >%s 2>&1 </dev/null & echo $!"):format(q(dir .. "/www"), port, q(dir .. "/log")))
       pid = tonumber(out:match("%d+"))
       local up = false
       for _ = 1, 100 do
@@ -58,13 +60,13 @@ describe("gcp over TLS", function()
         if log:find("rror") then break end
       end
       if up then return end
-      os.execute("kill " .. pid .. " 2>/dev/null")
+      os.execute("kill -KILL " .. pid .. " 2>/dev/null")
     end
     error("cannot start openssl s_server")
   end)
 
   teardown(function()
-    if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
+    if pid then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
     if dir then os.execute("rm -rf " .. env.quote(dir)) end
   end)
 
