@@ -14,6 +14,7 @@ engine.configure {
   progress_printer = progress.printer,
   logger = progress.log,
 }
+progress.install(engine)   -- the status display, `events = path`
 
 local pd = {
   version = core.version,

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int wake_pipe[2] = {-1, -1};
@@ -236,6 +237,16 @@ static int l_isatty(lua_State *L)
     return 1;
 }
 
+/* host.realtime() -> seconds since the epoch, with sub-second precision
+ * (os.time has whole seconds; the events file wants milliseconds). */
+static int l_realtime(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
 /* The interrupt of the running REPL command, for the count hook. */
 static pd_interrupt *command_interrupt;
 static int hook_fired;
@@ -298,6 +309,7 @@ int luaopen_pdlua_host(lua_State *L)
         {"read_history", l_read_history},
         {"write_history", l_write_history},
         {"isatty", l_isatty},
+        {"realtime", l_realtime},
         {"call", l_call},
         {NULL, NULL},
     };
