@@ -1,11 +1,23 @@
 --- pdlua.config: the project and zone an operator means, found the way
--- gcloud users expect: explicit values (flags) first, then
+-- gcloud users expect: explicit values (flags: a script's own, then
+-- `pdlua --project P --zone Z`) first, then
 -- CLOUDSDK_CORE_PROJECT / CLOUDSDK_COMPUTE_ZONE / CLOUDSDK_COMPUTE_REGION,
 -- then gcloud's active configuration file
 -- ($CLOUDSDK_CONFIG or ~/.config/gcloud: `active_config` names
 -- `configurations/config_NAME`, an INI file with [core] project and
 -- [compute] zone, region). CLOUDSDK_ACTIVE_CONFIG_NAME overrides the name.
 local M = {}
+
+--- Values given on pdlua's own command line (`pdlua --project P --zone Z`):
+-- they count as flags for every client and script of the process, below
+-- values passed explicitly to `resolve`.
+M.flags = {}
+
+--- Sets the process-wide flag values (project, zone, region).
+function M.set_flags(t)
+  M.flags = {}
+  for k, v in pairs(t or {}) do M.flags[k] = v end
+end
 
 local function read_file(path)
   local f = io.open(path, "r")
@@ -73,6 +85,7 @@ function M.resolve(explicit, env)
   local function pick(key, envname, ini)
     local function nonempty(v) return v ~= nil and v ~= "" and v or nil end
     if nonempty(explicit[key]) then out[key], source[key] = explicit[key], "flag"
+    elseif nonempty(M.flags[key]) then out[key], source[key] = M.flags[key], "flag"
     elseif nonempty(env(envname)) then out[key], source[key] = env(envname), "env"
     elseif nonempty(ini) then out[key], source[key] = ini, "gcloud" end
   end

@@ -3,6 +3,8 @@
 -- incomplete chunks continue on the next line; expressions print their
 -- values through pdlua.pretty; Tab completes globals and table fields;
 -- Ctrl-C cancels the running command (or clears the line), Ctrl-D leaves.
+-- A client for the configured project is ready as `client`, with short
+-- helpers (`disks{}`, `instances{}`) that print as resource tables.
 local host = require "pdlua.host"
 local pretty = require "pdlua.pretty"
 
@@ -89,14 +91,74 @@ function M.complete(text, env)
   return out
 end
 
+local help_text = [[
+pdlua REPL — Lua 5.4 with these ready:
+  pd, gcp              the engine and the Compute Engine client module
+  client               a client for the configured project and zone
+  disks{zone=, filter=}       the disks of a zone (all zones without one)
+  instances{zone=, filter=}   the instances, likewise
+  help()               this text
+Values print as tables (resources as columns). Tab completes globals and
+fields; Ctrl-C cancels the running command; Ctrl-D leaves. History is kept
+in ~/.pdlua_history.]]
+
+-- The REPL's client: made at start-up for the configured project and zone
+-- (`pdlua --project P --zone Z`, the environment, gcloud's configuration),
+-- or on first use if that failed.
+local function get_client(env)
+  if env.client == nil then env.client = require("pdlua.gcp").client{} end
+  return env.client
+end
+
+local function listing(env, coll, o)
+  o = o or {}
+  if type(o) == "string" then o = {zone = o} end
+  if type(o) ~= "table" then
+    error(("%s{zone =, filter =}: expected a table"):format(coll), 3)
+  end
+  local c = get_client(env)
+  local gcp = require "pdlua.gcp"
+  local zone = o.zone or c.zone
+  local params = {filter = o.filter, project = o.project}
+  if zone then
+    params.zone = zone
+    return gcp.collect(c[coll]:list(params))
+  end
+  return gcp.collect(c[coll]:aggregated_list(params))
+end
+
+--- Adds the REPL's helpers to an environment (the globals by default):
+-- `client`, `disks{}`, `instances{}`, `help()`.
+-- @param env table
+-- @return env, and the error if the client could not be made yet
+function M.install_helpers(env)
+  env = env or _G
+  local ok, c = pcall(require("pdlua.gcp").client, {})
+  if ok then env.client = c end
+  --- The disks of a zone (`zone` or the client's), all zones without one.
+  env.disks = function(o) return listing(env, "disks", o) end
+  --- The instances of a zone, all zones without one.
+  env.instances = function(o) return listing(env, "instances", o) end
+  env.help = function() print(help_text) end
+  return env, not ok and c or nil
+end
+
 --- Runs the read-eval-print loop until end of input.
 function M.run()
   local hist = history_path()
   if hist then host.read_history(hist) end
   host.set_completer(function(text) return M.complete(text) end)
+  local _, client_err = M.install_helpers(_G)
   if host.isatty("stdin") then
-    print(("pdlua %s — Lua 5.4 with pd and gcp; Tab completes, Ctrl-C cancels, Ctrl-D leaves")
+    print(("pdlua %s — Lua 5.4 with pd and gcp; help() lists the helpers, Tab completes, Ctrl-C cancels, Ctrl-D leaves")
       :format(require("pdlua").version))
+    local c = rawget(_G, "client")
+    if c then
+      print(("client: project %s, zone %s, %s"):format(c.project or "(none)", c.zone or "(none)",
+                                                       c.endpoint))
+    else
+      print("client: not ready (" .. tostring(client_err) .. ")")
+    end
   end
   while true do
     local src = host.readline("> ")

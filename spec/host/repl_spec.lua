@@ -68,3 +68,60 @@ describe("the REPL on a pipe", function()
     assert.matches("stdin:1: boom", err)
   end)
 end)
+
+describe("the REPL's client and helpers", function()
+  local emu
+  setup(function()
+    emu = require("support.emu").start{fleet = "examples/fleets/demo.json"}
+  end)
+  teardown(function() if emu then emu:stop() end end)
+
+  local function session(lines, args, extra)
+    local input = os.tmpname()
+    local f = assert(io.open(input, "w"))
+    f:write(table.concat(lines, "\n"), "\n")
+    f:close()
+    local e = {HOME = os.tmpname(), CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE = emu.endpoint,
+               GOOGLE_OAUTH_ACCESS_TOKEN = "spec-token", CLOUDSDK_CONFIG = "/nonexistent"}
+    for k, v in pairs(extra or {}) do e[k] = v end
+    local out, err, code = env.pdlua_run((args or "") .. " -i", {stdin = input, env = e})
+    os.remove(input)
+    return out, err, code
+  end
+
+  it("takes project and zone from pdlua's flags, over the environment", function()
+    local out, err, code = session({"client.project", "client.zone", "#disks{}"},
+      "--project " .. emu.project .. " --zone=us-central1-b",
+      {CLOUDSDK_CORE_PROJECT = "elsewhere", CLOUDSDK_COMPUTE_ZONE = "europe-west1-b"})
+    assert.equal(0, code, err)
+    local want = 0
+    for _, d in ipairs(emu:state().disks) do
+      if d.zone:match("us%-central1%-b$") then want = want + 1 end
+    end
+    assert.is_true(want > 0)
+    assert.equal(("> %s\n> us-central1-b\n> %d\n> "):format(emu.project, want), out)
+  end)
+
+  it("lists disks and instances as aligned resource tables", function()
+    local out, err, code = session({"disks{zone = 'us-central1-a', filter = 'name = db-1*'}",
+                                    "instances{zone = 'us-central1-a', filter = 'name = db-1'}"},
+                                   nil, {CLOUDSDK_CORE_PROJECT = emu.project})
+    assert.equal(0, code, err)
+    assert.matches("NAME%s+ZONE%s+TYPE%s+SIZE_GB%s+STATUS%s+USERS\n", out)
+    assert.matches("\ndb%-1%-data%s+us%-central1%-a%s+pd%-ssd%s+500%s+READY%s+db%-1\n", out)
+    assert.matches("NAME%s+ZONE%s+MACHINE_TYPE%s+STATUS%s+DISKS\ndb%-1 ", out)
+  end)
+
+  it("lists every zone without one", function()
+    local out, err, code = session({"#disks{}"}, nil, {CLOUDSDK_CORE_PROJECT = emu.project,
+                                                       CLOUDSDK_COMPUTE_ZONE = ""})
+    assert.equal(0, code, err)
+    assert.equal(("> %d\n> "):format(#emu:state().disks), out)
+  end)
+
+  it("help() lists the helpers", function()
+    local out, err, code = session({"client", "help()"}, nil, {CLOUDSDK_CORE_PROJECT = ""})
+    assert.equal(0, code, err)
+    assert.matches("disks{zone=, filter=}", out, 1, true)
+  end)
+end)

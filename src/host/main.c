@@ -34,13 +34,26 @@ static const char usage[] =
     "  -             read the script from standard input\n"
     "  -e CODE       run CODE (may be given several times), then the script\n"
     "  -i            enter the REPL after running the script or -e code\n"
+    "  --project P   the default project of every client (also --project=P)\n"
+    "  --zone Z      the default zone (also --zone=Z)\n"
     "  -v, --version print the version and exit\n"
     "  -h, --help    print this help and exit\n"
     "\n"
+    "The project and zone come from --project/--zone, then\n"
+    "CLOUDSDK_CORE_PROJECT/CLOUDSDK_COMPUTE_ZONE, then gcloud's active\n"
+    "configuration ($CLOUDSDK_CONFIG, default ~/.config/gcloud).\n"
+    "\n"
+    "In the REPL: `client` is a Compute Engine client for that project;\n"
+    "disks{}, instances{} list resources as a table; help() lists the rest.\n"
+    "\n"
     "Environment: PDLUA_HOME (where lua/ and scripts/ live),\n"
     "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE, GOOGLE_APPLICATION_CREDENTIALS,\n"
-    "GOOGLE_OAUTH_ACCESS_TOKEN, CLOUDSDK_CORE_PROJECT, CLOUDSDK_COMPUTE_ZONE,\n"
-    "PDLUA_LOG_HTTP=1, NO_COLOR.\n"
+    "GOOGLE_OAUTH_ACCESS_TOKEN, CLOUDSDK_AUTH_ACCESS_TOKEN_FILE, CLOUDSDK_CONFIG,\n"
+    "GCE_METADATA_HOST, CLOUDSDK_CORE_PROJECT, CLOUDSDK_COMPUTE_ZONE,\n"
+    "PDLUA_LOG_HTTP=1 (log each API request, credentials redacted),\n"
+    "NO_COLOR (no colour in progress output), COLUMNS.\n"
+    "\n"
+    "Scripts: pdlua migrate.lua --help. Manual: man pdlua.\n"
     "\n"
     "Exit codes: 0 done, 1 failures, 2 usage or input error, 130 interrupted.\n";
 
@@ -143,9 +156,58 @@ static int run_repl(lua_State *L)
     return dostring(L, "require('pdlua.repl').run()", "=repl");
 }
 
+/* Matches `--name VALUE` or `--name=VALUE` at argv[*i]; on a match sets
+ * *value and advances *i past what it used (*i == argc: value missing). */
+static int flag_value(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+    if (a[n] != 0)
+        return 0;
+    if (*i + 1 >= argc) {
+        *i = argc;
+        return 1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+/* pdlua.config.set_flags{project=, zone=}: pdlua's own flags become the
+ * defaults of every client, below a script's own flags. */
+static int set_config_flags(lua_State *L, const char *project, const char *zone)
+{
+    if (!project && !zone)
+        return LUA_OK;
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "pdlua.config");
+    int status = docall(L, 1, 1);
+    if (status == LUA_OK) {
+        lua_getfield(L, -1, "set_flags");
+        lua_remove(L, -2);
+        lua_createtable(L, 0, 2);
+        if (project) {
+            lua_pushstring(L, project);
+            lua_setfield(L, -2, "project");
+        }
+        if (zone) {
+            lua_pushstring(L, zone);
+            lua_setfield(L, -2, "zone");
+        }
+        status = docall(L, 1, 0);
+    }
+    return report(L, status);
+}
+
 int main(int argc, char **argv)
 {
     const char *codes[64];
+    const char *project = NULL, *zone = NULL;
     int ncodes = 0, interactive = 0, script = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -164,6 +226,12 @@ int main(int argc, char **argv)
             codes[ncodes++] = argv[++i];
         } else if (strcmp(a, "-i") == 0) {
             interactive = 1;
+        } else if (flag_value(argc, argv, &i, "--project", &project) ||
+                   flag_value(argc, argv, &i, "--zone", &zone)) {
+            if (i >= argc) {
+                fprintf(stderr, "pdlua: %s needs a value\n%s", a, usage);
+                return 2;
+            }
         } else if (strcmp(a, "--") == 0) {
             if (i + 1 < argc)
                 script = i + 1;
@@ -196,8 +264,9 @@ int main(int argc, char **argv)
     pd_runtime_preload(L, "pdlua.host", luaopen_pdlua_host);
 
     create_arg_table(L, argv, argc, script ? script : argc - 1);
-    int status = dostring(L, "pd = require 'pdlua'; gcp = require 'pdlua.gcp'",
-                          "=init");
+    int status = set_config_flags(L, project, zone);
+    if (status == LUA_OK)
+        status = dostring(L, "pd = require 'pdlua'; gcp = require 'pdlua.gcp'", "=init");
 
     for (int i = 0; status == LUA_OK && i < ncodes; i++)
         status = dostring(L, codes[i], "=(command line)");
