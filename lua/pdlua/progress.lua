@@ -299,6 +299,7 @@ function M.log(e)
 end
 
 local run_options = {events = true, run_id = true}
+local installed = setmetatable({}, {__mode = "k"})
 
 --- Wraps `wf:run` of the engine's workflows: the status display is the
 -- default (unless `on_progress` is given or `progress = false`), and the
@@ -309,10 +310,10 @@ local run_options = {events = true, run_id = true}
 function M.install(engine)
   local mt = debug.getregistry()["pdlua.workflow"]
   local methods = mt and mt.methods
-  if not methods or methods.run_raw then return end
+  if not methods or installed[methods] then return end
   local c_run = methods.run
   local events = require "pdlua.events"
-  methods.run_raw = c_run
+  installed[methods] = true
 
   methods.run = function(wf, opts)
     if type(opts) ~= "table" then return c_run(wf, opts) end
