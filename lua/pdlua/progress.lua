@@ -175,8 +175,8 @@ end
 
 --- A display for one run.
 -- @param o `{name, total, out (file; io.stderr), tty (boolean; detected),
---   color (boolean; detected), quiet, verbose, width (columns; $COLUMNS or
---   80), redraw (seconds between terminal redraws; 0.1), summary_every
+--   color (boolean; detected), quiet, verbose, width (columns; the
+--   terminal's, else $COLUMNS, else 80), redraw (seconds between terminal redraws; 0.1), summary_every
 --   (seconds between plain lines; 10), clock (function; os.date)}`
 -- @return the display: `on_event(e)`, `on_progress(p)`, `print(line, bad)`,
 --   `finish(p)`
@@ -186,7 +186,10 @@ function M.new(o)
   local tty = o.tty
   if tty == nil then tty = M.is_tty() end
   local color = tty and (o.color == nil and M.color_wanted() or o.color) or false
-  local width = o.width or tonumber(getenv("COLUMNS") or "") or 80
+  local function width()
+    return o.width or (host_ok and host.term_width and host.term_width())
+      or tonumber(getenv("COLUMNS") or "") or 80
+  end
   local redraw = o.redraw or 0.1
   local summary_every = o.summary_every or 10
   local clock = o.clock or function() return os.date("%H:%M:%S") end
@@ -211,7 +214,7 @@ function M.new(o)
     table.sort(running, function(a, b) return (a.age or -1) > (b.age or -1) end)
     return {name = p.name or o.name, done = p.done, total = p.total or o.total,
             counts = p.counts, running = running, retries = d.retries,
-            elapsed = p.elapsed, eta = p.eta, width = width, color = color}
+            elapsed = p.elapsed, eta = p.eta, width = tty and width() or nil, color = color}
   end
 
   local function draw(p)

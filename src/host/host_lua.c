@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -247,6 +248,18 @@ static int l_realtime(lua_State *L)
     return 1;
 }
 
+/* host.term_width() -> columns of the terminal on stderr, or nil. Asked
+ * at each redraw so the status block follows a resized window. */
+static int l_term_width(lua_State *L)
+{
+    struct winsize ws;
+    if (ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        lua_pushinteger(L, ws.ws_col);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
 /* The interrupt of the running REPL command, for the count hook. */
 static pd_interrupt *command_interrupt;
 static int hook_fired;
@@ -310,6 +323,7 @@ int luaopen_pdlua_host(lua_State *L)
         {"write_history", l_write_history},
         {"isatty", l_isatty},
         {"realtime", l_realtime},
+        {"term_width", l_term_width},
         {"call", l_call},
         {NULL, NULL},
     };
