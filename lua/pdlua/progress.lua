@@ -199,7 +199,20 @@ function M.new(o)
   local last_draw, last_summary = -math.huge, -math.huge
   local last_p, shown = nil, false
 
+  -- The signal thread writes "\npdlua: interrupted: ...\n" below the block
+  -- when Ctrl-C arrives: the cursor is no longer where the block ends, so
+  -- the old block stays on screen as it was and a new one starts below.
+  local function signals()
+    return host_ok and host.signal_count and host.signal_count() or 0
+  end
+  local seen_signals = signals()
+
   local function clear()
+    local n = signals()
+    if n ~= seen_signals then
+      seen_signals = n
+      drawn = 0
+    end
     if drawn > 0 then
       out:write("\r", drawn > 1 and ("\27[" .. (drawn - 1) .. "A") or "", "\27[J")
       drawn = 0

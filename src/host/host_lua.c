@@ -260,6 +260,15 @@ static int l_term_width(lua_State *L)
     return 1;
 }
 
+/* host.signal_count() -> SIGINT/SIGTERMs seen since the last reset. The
+ * signal thread prints its own "interrupted" line; a display that redraws
+ * in place uses this to know the screen moved under it. */
+static int l_signal_count(lua_State *L)
+{
+    lua_pushinteger(L, pd_signals_count());
+    return 1;
+}
+
 /* The interrupt of the running REPL command, for the count hook. */
 static pd_interrupt *command_interrupt;
 static int hook_fired;
@@ -324,6 +333,7 @@ int luaopen_pdlua_host(lua_State *L)
         {"isatty", l_isatty},
         {"realtime", l_realtime},
         {"term_width", l_term_width},
+        {"signal_count", l_signal_count},
         {"call", l_call},
         {NULL, NULL},
     };
