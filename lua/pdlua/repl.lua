@@ -4,7 +4,8 @@
 -- values through pdlua.pretty; Tab completes globals and table fields;
 -- Ctrl-C cancels the running command (or clears the line), Ctrl-D leaves.
 -- A client for the configured project is ready as `client`, with short
--- helpers (`disks{}`, `instances{}`) that print as resource tables.
+-- helpers (`disks{}`, `instances{}`) that print as resource tables, and
+-- `plan{}`/`migrate{}`, which run migrate.lua's own code.
 local host = require "pdlua.host"
 local pretty = require "pdlua.pretty"
 
@@ -97,6 +98,11 @@ pdlua REPL — Lua 5.4 with these ready:
   client               a client for the configured project and zone
   disks{zone=, filter=}       the disks of a zone (all zones without one)
   instances{zone=, filter=}   the instances, likewise
+  plan{target_disk_type=, instances=, disks=, ...}
+                       what migrate.lua would do (changes nothing)
+  migrate{target_disk_type=, ..., yes=true}
+                       run migrate.lua with these options, with progress
+                       (keys are its flags: dry_run=true, label={k="v"})
   help()               this text
 Values print as tables (resources as columns). Tab completes globals and
 fields; Ctrl-C cancels the running command; Ctrl-D leaves. History is kept
@@ -127,8 +133,82 @@ local function listing(env, coll, o)
   return gcp.collect(c[coll]:aggregated_list(params))
 end
 
+--- Turns a helper's table into migrate.lua's arguments: `{target_disk_type
+-- = "pd-balanced", instances = {"web-1"}, label = {env = "prod"}, yes =
+-- true}` → `--target-disk-type pd-balanced --instances web-1 --label
+-- env=prod --yes`. Array entries pass through as they are. The client's
+-- project and zone fill in what is not given.
+function M.migrate_args(o, client)
+  o = o or {}
+  local args = {}
+  for _, a in ipairs(o) do args[#args + 1] = tostring(a) end
+  local keys = {}
+  for k in pairs(o) do if type(k) == "string" then keys[#keys + 1] = k end end
+  table.sort(keys)
+  local has = {}
+  for _, k in ipairs(keys) do
+    local v, flag = o[k], "--" .. k:gsub("_", "-")
+    has[k] = true
+    if v == true then
+      args[#args + 1] = flag
+    elseif v == false or v == nil then
+      -- a flag left off
+    elseif type(v) == "table" and #v == 0 and next(v) then
+      local labels = {}
+      for lk, lv in pairs(v) do labels[#labels + 1] = lk .. "=" .. tostring(lv) end
+      table.sort(labels)
+      for _, l in ipairs(labels) do args[#args + 1] = flag; args[#args + 1] = l end
+    elseif type(v) == "table" then
+      args[#args + 1] = flag
+      local items = {}
+      for i, x in ipairs(v) do items[i] = tostring(x) end
+      args[#args + 1] = table.concat(items, ",")
+    else
+      args[#args + 1] = flag
+      args[#args + 1] = tostring(v)
+    end
+  end
+  for _, a in ipairs(args) do
+    local name = a:match("^%-%-([%w%-]+)")
+    if name then has[name:gsub("%-", "_")] = true end
+  end
+  if client then
+    if not has.project and client.project then
+      args[#args + 1] = "--project"; args[#args + 1] = client.project
+    end
+    if not has.zone and not has.region and client.zone then
+      args[#args + 1] = "--zone"; args[#args + 1] = client.zone
+    end
+  end
+  return args
+end
+
+-- Runs scripts/migrate.lua in this process with these arguments: the same
+-- plan, confirmation, journal, progress and report as the command line.
+-- Its os.exit becomes a return of the exit code, so the REPL stays.
+local function run_migrate_script(args)
+  local _, script_dir = require("pdlua.core").paths()
+  local path = script_dir .. "/migrate.lua"
+  local exit_tag = {}
+  local fake_os = setmetatable({exit = function(code)
+    error(setmetatable({code = code == true and 0 or code == false and 1 or code or 0},
+                       {__index = exit_tag}), 0)
+  end}, {__index = os})
+  local env = setmetatable({os = fake_os, arg = args}, {__index = _G, __newindex = _G})
+  local chunk, err = loadfile(path, "t", env)
+  if not chunk then error("migrate{}: " .. tostring(err), 0) end
+  io.stdout:flush()
+  local ok, e = pcall(chunk, table.unpack(args))
+  io.stdout:flush()
+  if ok then return 0 end
+  if type(e) == "table" and getmetatable(e) and getmetatable(e).__index == exit_tag then
+    return e.code
+  end
+  error(e, 0)
+end
+
 --- Adds the REPL's helpers to an environment (the globals by default):
--- `client`, `disks{}`, `instances{}`, `help()`.
+-- `client`, `disks{}`, `instances{}`, `plan{}`, `migrate{}`, `help()`.
 -- @param env table
 -- @return env, and the error if the client could not be made yet
 function M.install_helpers(env)
@@ -140,6 +220,25 @@ function M.install_helpers(env)
   --- The instances of a zone, all zones without one.
   env.instances = function(o) return listing(env, "instances", o) end
   env.help = function() print(help_text) end
+  --- The migration plan for these migrate.lua options (nothing changes):
+  -- a table that prints as the text plan of `migrate.lua --dry-run`.
+  env.plan = function(o)
+    local cli = require "pdlua.migrate.cli"
+    local migrate = require "workflows.migrate"
+    local report = require "pdlua.migrate.report"
+    local c = get_client(env)
+    local opts, perr = cli.parse(M.migrate_args(o, c))
+    if not opts then error("plan{}: " .. perr, 2) end
+    opts.client = c
+    local p = migrate.prepare(migrate.options(opts))
+    return setmetatable(p, {__tostring = function(self) return report.plan_text(self, opts) end})
+  end
+  --- Runs a migration, exactly as `pdlua migrate.lua` with these options
+  -- (plan, confirmation unless `yes = true`, journal, live progress,
+  -- report); returns its exit code. Ctrl-C stops it gracefully.
+  env.migrate = function(o)
+    return run_migrate_script(M.migrate_args(o, get_client(env)))
+  end
   return env, not ok and c or nil
 end
 
