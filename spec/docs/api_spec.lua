@@ -25,7 +25,8 @@ local function documented(prefix, sep)
         local p = prefix:gsub("%p", "%%%0") .. sep:gsub("%p", "%%%0")
         name = entry:match("^" .. p .. "([%w_]+)")
       else
-        name = not entry:find("[.:]") and entry:match("^([%w_]+)") or nil
+        local bare, after = entry:match("^([%w_]+)(.?)")
+        name = after ~= "." and after ~= ":" and bare or nil
       end
       if name then out[name] = true end
     end
