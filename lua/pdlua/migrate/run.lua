@@ -1,0 +1,171 @@
+--- pdlua.migrate.run: the state one migration run shares between its steps.
+-- The plan (what to do), the client (how), the journal (what was done) and
+-- the facts steps learn for later ones (a snapshot's id, a disk that no
+-- longer exists). Steps run on engine worker threads but always with the
+-- interpreter lock held, so this plain table is shared without more locks;
+-- every fact and task state that changes is written to the journal at once.
+local pd = require "pdlua"
+local naming = require "pdlua.migrate.naming"
+local plan_mod = require "pdlua.migrate.plan"
+
+local M = {}
+M.__index = M
+
+--- Creates a run.
+-- @tparam table p {client, plan, journal (optional), resumed (journal
+--   state from journal.load, optional), log (function, optional)}
+function M.new(p)
+  local r = setmetatable({
+    client = p.client, plan = p.plan, journal = p.journal,
+    by_key = plan_mod.index(p.plan), facts = {}, done = {}, generation = {},
+    resume = p.resumed ~= nil, log_fn = p.log, warnings = {},
+    started_at = {}, finished_at = {},
+  }, M)
+  local st = p.resumed
+  if st then
+    for k, f in pairs(st.facts or {}) do r.facts[k] = f end
+    r.task_group = {}
+    for id, t in pairs(st.tasks or {}) do
+      if t.state == "succeeded" then r.done[id] = true end
+      r.task_group[id] = t.group
+    end
+    for k, g in pairs(st.groups or {}) do r.generation[k] = g.generation or 0 end
+  end
+  return r
+end
+
+function M:item(key) return self.by_key[key] end
+function M:group(key) return self.plan.groups[key] end
+
+--- Records a fact about an item (or group) and journals it.
+function M:fact(key, name, value)
+  self.facts[key] = self.facts[key] or {}
+  self.facts[key][name] = value
+  if self.journal then
+    self.journal:write { type = "fact", key = key, name = name, value = value }
+  end
+end
+
+--- A fact recorded earlier (in this run or, when resuming, an earlier one).
+function M:get_fact(key, name)
+  local f = self.facts[key]
+  return f and f[name]
+end
+
+--- Journals a task's state change.
+function M:task_state(id, state, group, extra)
+  if self.journal then
+    local rec = { type = "task", id = id, state = state, group = group }
+    for k, v in pairs(extra or {}) do rec[k] = v end
+    self.journal:write(rec)
+  end
+end
+
+--- Whether a task succeeded in an earlier run of this plan (and its group
+-- was not started over since).
+function M:already_done(id)
+  return self.done[id] == true
+end
+
+--- The requestId for a step: the same in every run of the same plan, new
+-- when the group starts over or the engine retries the step.
+-- @tparam table t the engine's task handle (t.attempt), or nil
+function M:request_id(group_key, step, zone, resource, t)
+  return naming.request_id {
+    project = self.plan.project, zone = zone, resource = resource, step = step,
+    target = self.plan.target_type, generation = self.generation[group_key] or 0,
+    attempt = t and t.attempt or 1,
+  }
+end
+
+--- Whether a step may trust the plan instead of reading the resource
+-- first: a fresh run's first attempt on an item that no earlier run
+-- touched. Anything else (a retry, a resumed run, an item whose labels say
+-- a run was at it) reads before it acts.
+function M:fresh(item, t)
+  if self.resume or (t and (t.attempt or 1) > 1) then return false end
+  if item and item.group and (self.generation[item.group] or 0) > 0 then return false end
+  return not (item and item.resumed)
+end
+
+--- Notes a warning on an item (something left for a person, not a failure).
+function M:warn(key, message)
+  self.warnings[key] = self.warnings[key] or {}
+  table.insert(self.warnings[key], message)
+  if self.journal then
+    self.journal:write { type = "fact", key = key, name = "warning", value = message }
+  end
+end
+
+-- How a step's error is journaled: a cancel, a timeout, a failure the
+-- engine will try again, or a failure.
+local function classify(err, t, retries)
+  if pd.is_error(err) then
+    if err.reason == "cancelled" then return "cancelled" end
+    if err.reason == "timeout" then return "timed_out" end
+    if err.retryable and t and (t.attempt or 1) <= retries then return "retrying" end
+  end
+  return "failed"
+end
+
+--- Adds one step to the workflow, wrapped so that the journal hears of
+-- every state change and a step that an earlier run finished is not run
+-- again (its undo still is, if its group fails).
+-- @tparam table wf the pd.workflow
+-- @tparam table spec {id, step = task module ({run, rollback}), subject
+--   (item or group), deps, pool, group (rollback group), plan_group}
+function M:add_task(wf, spec)
+  local r = self
+  local mod, subj, id, pg = spec.step, spec.subject, spec.id, spec.plan_group
+  local retries = r.retries or { max = 3, backoff = 1, max_backoff = 30 }
+  local task = {
+    id = id, deps = spec.deps, pool = spec.pool, group = spec.group,
+    timeout = r.task_timeout, retries = retries,
+    run = function(t)
+      if r:already_done(id) then return end
+      r:task_state(id, "running", pg, { attempt = t.attempt })
+      local ok, err = pcall(mod.run, r, subj, t)
+      if ok then
+        r:task_state(id, "succeeded", pg, { attempt = t.attempt })
+        return
+      end
+      r:task_state(id, classify(err, t, retries.max or 0), pg,
+                   { attempt = t.attempt, error = tostring(err) })
+      error(err, 0)
+    end,
+  }
+  if mod.rollback then
+    task.rollback = function(t)
+      r:task_state(id, "rolling_back", pg)
+      local ok, err = pcall(mod.rollback, r, subj, t)
+      if ok then
+        r:task_state(id, "rolled_back", pg)
+        return
+      end
+      r:task_state(id, "rollback_failed", pg, { error = tostring(err) })
+      error(err, 0)
+    end
+  end
+  wf:task(task)
+  return id
+end
+
+--- Starts a group over (a resumed run retrying it): a new generation of
+-- request ids, and its steps no longer count as done.
+function M:restart(g)
+  local gen = (self.generation[g.key] or 0) + 1
+  self.generation[g.key] = gen
+  for id in pairs(self.done) do
+    if self.task_group and self.task_group[id] == g.key then self.done[id] = nil end
+  end
+  if self.journal then
+    self.journal:write { type = "group", key = g.key, event = "restart", generation = gen }
+  end
+end
+
+--- Logs a line (the progress display decides where it goes).
+function M:log(fmt, ...)
+  if self.log_fn then self.log_fn(fmt:format(...)) end
+end
+
+return M

@@ -1,0 +1,74 @@
+--- tasks.cleanup: finish a verified migration.
+--
+-- Does: once every disk of the instance is verified, labels the original
+-- pdlua-state=migrated (and pdlua-migrated-to=<new disk>), or deletes it
+-- with --delete-original; deletes the snapshot unless --keep-snapshots.
+-- This step runs in a rollback group of its own: a migration that is done
+-- and verified is never undone because tidying up failed; the report says
+-- what is left instead.
+-- Already done when: the original is labelled (or gone) and the snapshot is
+-- gone (or kept).
+-- Undo: none.
+local naming = require "pdlua.migrate.naming"
+local gce = require "pdlua.migrate.gce"
+
+local M = { step = "cleanup" }
+
+local L = naming.labels
+
+--- The labels a kept original ends with.
+function M.final_labels(r, item)
+  local labels = gce.copy(item.labels)
+  labels[L.state] = "migrated"
+  labels[L.target] = r.plan.target_type
+  labels["pdlua-migrated-to"] = item.new_name
+  return labels
+end
+
+function M.run(r, item, t)
+  local c = r.client
+  local opts = r.plan.options
+  if item.new_name ~= item.name then
+    local fresh = r:fresh(item, t)
+    local group = r:group(item.group)
+    local labelled = group and group.kind == "instance"
+    local d
+    if not fresh or labelled or opts.delete_original then
+      d = gce.disk(c, item.zone, item.name)
+    end
+    if opts.delete_original then
+      if d and not gce.made_from(d, item.name) then
+        if d.users and #d.users > 0 then
+          gce.fail("resourceInUseByAnotherResource", "original '%s' is attached to %s; it was not deleted",
+                   item.name, naming.last(d.users[1]))
+        end
+        gce.mutate_gone_ok(c, c.disks, "delete", {
+          zone = item.zone, disk = item.name,
+          requestId = r:request_id("cleanup/" .. item.key, "delete-original", item.zone, item.name, t),
+        })
+      end
+    elseif fresh and not labelled then
+      -- Untouched since discovery: its fingerprint is still good.
+      gce.set_labels(c, c.disks, {
+        zone = item.zone, disk = item.name,
+        requestId = r:request_id("cleanup/" .. item.key, "label-migrated", item.zone, item.name, t),
+      }, M.final_labels(r, item), item.label_fingerprint)
+    elseif d and not gce.made_from(d, item.name) then
+      local want = M.final_labels(r, item)
+      if not gce.same_labels(d.labels, want) then
+        gce.set_labels(c, c.disks, {
+          zone = item.zone, disk = item.name,
+          requestId = r:request_id("cleanup/" .. item.key, "label-migrated", item.zone, item.name, t),
+        }, want, d.labelFingerprint)
+      end
+    end
+  end
+  if not opts.keep_snapshots then
+    gce.mutate_gone_ok(c, c.snapshots, "delete", {
+      snapshot = item.snapshot_name,
+      requestId = r:request_id("cleanup/" .. item.key, "delete-snapshot", item.zone, item.name, t),
+    })
+  end
+end
+
+return M

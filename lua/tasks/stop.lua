@@ -1,0 +1,48 @@
+--- tasks.stop: stop the instance so no write lands after the snapshot.
+--
+-- Does: stops a RUNNING instance that has a selected disk it writes to (or
+-- whose machine type changes). A snapshot of a running VM is only
+-- crash-consistent: whatever it writes after the snapshot would be lost in
+-- the new disk. Stopped once, however many of its disks move.
+-- Already done when: the instance is TERMINATED.
+-- Undo: start it again (it was running when the migration found it).
+local gce = require "pdlua.migrate.gce"
+
+local M = { step = "stop" }
+
+local DOWN = { TERMINATED = true, STOPPED = true }
+
+function M.run(r, g, t)
+  local c = r.client
+  if not r:fresh(nil, t) or g.resumed then
+    local inst = gce.instance(c, g.zone, g.instance)
+    if not inst then gce.fail("notFound", "instance '%s' no longer exists", g.instance) end
+    if DOWN[inst.status] then return end
+  end
+  -- A stop already in flight (STOPPING) is joined: the same requestId gives
+  -- back its operation; another stop of a stopping instance is harmless.
+  gce.mutate(c, c.instances, "stop", {
+    zone = g.zone, instance = g.instance,
+    requestId = r:request_id(g.key, "stop", g.zone, g.instance, t),
+  })
+end
+
+function M.rollback(r, g, t)
+  if g.status ~= "RUNNING" then return end
+  local c = r.client
+  local inst = gce.instance(c, g.zone, g.instance)
+  if not inst then gce.fail("notFound", "instance '%s' no longer exists", g.instance) end
+  if inst.status == "RUNNING" then return end
+  if inst.status == "STOPPING" then
+    gce.mutate(c, c.instances, "stop", {
+      zone = g.zone, instance = g.instance,
+      requestId = r:request_id(g.key, "stop-settle", g.zone, g.instance, t),
+    })
+  end
+  gce.mutate(c, c.instances, "start", {
+    zone = g.zone, instance = g.instance,
+    requestId = r:request_id(g.key, "restart", g.zone, g.instance, t),
+  })
+end
+
+return M
