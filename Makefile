@@ -19,7 +19,7 @@ SAN     ?=
 
 DEB_PACKAGES := lua5.4 liblua5.4-dev lua-cjson lua-busted libcurl4-openssl-dev \
                 libreadline-dev libmicrohttpd-dev libssl-dev openssl curl \
-                pkg-config gcc make
+                pkg-config gcc make tmux
 
 PKGS    := lua5.4 libcurl libmicrohttpd libcrypto
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -99,15 +99,17 @@ bench: all
 	@for b in bench/*.lua; do echo "== $$b"; $(BUILD)/pdlua $$b || exit 1; done
 
 DATADIR := $(DESTDIR)$(PREFIX)/share/pdlua
+MANDIR  := $(DESTDIR)$(PREFIX)/share/man/man1
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DATADIR)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DATADIR) $(MANDIR)
 	install -m 755 $(BUILD)/pdlua $(BUILD)/pdlua-emu $(DESTDIR)$(PREFIX)/bin/
-	cp -R lua $(DATADIR)/
-	cp -R scripts $(DATADIR)/
-	@[ ! -d examples ] || cp -R examples $(DATADIR)/
+	rm -rf $(DATADIR)/lua $(DATADIR)/scripts $(DATADIR)/examples
+	cp -R lua scripts examples $(DATADIR)/
+	install -m 644 docs/pdlua.1 $(MANDIR)/pdlua.1
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/pdlua $(DESTDIR)$(PREFIX)/bin/pdlua-emu
+	rm -f $(MANDIR)/pdlua.1
 	rm -rf $(DATADIR)
 
 clean:

@@ -22,6 +22,13 @@ void pd_signals_set_foreground(pd_interrupt *in);
 /* Re-arms the "second signal exits" counter (the REPL, after a command). */
 void pd_signals_reset(void);
 
+/* A hook that, while set, receives every SIGINT/SIGTERM instead of the
+ * default handling (the REPL at its prompt: Ctrl-C clears the line). It
+ * runs on the signal thread: it must only do async-safe, lock-free work
+ * such as writing to a pipe. NULL restores the default. */
+typedef void (*pd_signal_hook)(int signo);
+void pd_signals_set_hook(pd_signal_hook hook);
+
 /* How many interrupting signals arrived since start or reset. */
 int pd_signals_count(void);
 

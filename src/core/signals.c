@@ -12,6 +12,7 @@
 
 static _Atomic(pd_interrupt *) foreground;
 static atomic_int count;
+static _Atomic(pd_signal_hook) hook;
 
 static void *signal_thread(void *arg)
 {
@@ -20,6 +21,11 @@ static void *signal_thread(void *arg)
         int sig = 0;
         if (sigwait(set, &sig) != 0)
             continue;
+        pd_signal_hook h = atomic_load(&hook);
+        if (h) {
+            h(sig);
+            continue;
+        }
         int n = atomic_fetch_add(&count, 1) + 1;
         if (n >= 2) {
             static const char msg[] = "\npdlua: interrupted again, stopping now\n";
@@ -54,5 +60,6 @@ int pd_signals_start(void)
 }
 
 void pd_signals_set_foreground(pd_interrupt *in) { atomic_store(&foreground, in); }
+void pd_signals_set_hook(pd_signal_hook h) { atomic_store(&hook, h); }
 void pd_signals_reset(void) { atomic_store(&count, 0); }
 int pd_signals_count(void) { return atomic_load(&count); }
