@@ -101,6 +101,7 @@ function M.select(inv, opts)
     by_ref[naming.disk_ref(d.selfLink) or naming.disk_ref("zones/" .. d.zone .. "/disks/" .. d.name)] = d
   end
   local out = { disks = {}, skipped = {}, instances = {}, problems = {} }
+  for _, p in ipairs(inv.problems or {}) do out.problems[#out.problems + 1] = p end
   local seen = {}
   local function consider(d)
     if seen[d] then return end
@@ -189,10 +190,15 @@ function M.inventory(client, opts)
   local inv = { project = opts.project, notes = {} }
   local zones = opts.zones
   if not zones then
-    local region = client.regions:get { region = opts.region }
+    -- Zones of a region: zones.list tells each zone's region.
     zones = {}
-    for _, z in ipairs(region.zones or {}) do zones[#zones + 1] = naming.last(z) end
+    for z in client.zones:list {} do
+      if naming.last(z.region) == opts.region then zones[#zones + 1] = z.name end
+    end
     table.sort(zones)
+    if #zones == 0 then
+      inv.problems = { ("region '%s' not found (no zone of the project is in it)"):format(opts.region) }
+    end
   end
   inv.zones = zones
   inv.disks, inv.instances = {}, {}
@@ -203,30 +209,33 @@ function M.inventory(client, opts)
     end
   end
   inv.snapshots = collect(client.snapshots:list {})
-  -- Quota headroom is advice: a project or emulator that does not report
-  -- quotas is noted, not refused.
+  -- Quota headroom is advice: a client or a project that does not report
+  -- quotas (regions.get, projects.get) is noted, not refused.
   inv.quotas = { regions = {}, project = nil }
-  local regions = {}
-  for _, z in ipairs(zones) do regions[naming.region_of_zone(z)] = true end
-  for r in pairs(regions) do
-    local ok, region = pcall(client.regions.get, client.regions, { region = r })
-    if ok and type(region) == "table" and region.quotas then
-      local q = {}
-      for _, e in ipairs(region.quotas) do q[e.metric] = { limit = e.limit, usage = e.usage } end
-      inv.quotas.regions[r] = q
-    else
-      inv.notes[#inv.notes + 1] = ("quota of region %s not checked: %s"):format(
-        r, ok and "the region reports none" or tostring(region))
+  if client.regions and client.regions.get then
+    local regions = {}
+    for _, z in ipairs(zones) do regions[naming.region_of_zone(z)] = true end
+    for r in pairs(regions) do
+      local ok, region = pcall(client.regions.get, client.regions, { region = r })
+      if ok and type(region) == "table" and region.quotas then
+        local q = {}
+        for _, e in ipairs(region.quotas) do q[e.metric] = { limit = e.limit, usage = e.usage } end
+        inv.quotas.regions[r] = q
+      else
+        inv.notes[#inv.notes + 1] = ("quota of region %s not checked: %s"):format(
+          r, ok and "the region reports none" or tostring(region))
+      end
     end
-  end
-  local ok, project = pcall(client.projects.get, client.projects, { project = opts.project })
-  if ok and type(project) == "table" and project.quotas then
-    local q = {}
-    for _, e in ipairs(project.quotas) do q[e.metric] = { limit = e.limit, usage = e.usage } end
-    inv.quotas.project = q
   else
-    inv.notes[#inv.notes + 1] = "snapshot quota not checked: " ..
-      (ok and "the project reports none" or tostring(project))
+    inv.notes[#inv.notes + 1] = "disk quota headroom not checked (regions.get is not available)"
+  end
+  if client.projects and client.projects.get then
+    local ok, project = pcall(client.projects.get, client.projects, { project = opts.project })
+    if ok and type(project) == "table" and project.quotas then
+      local q = {}
+      for _, e in ipairs(project.quotas) do q[e.metric] = { limit = e.limit, usage = e.usage } end
+      inv.quotas.project = q
+    end
   end
   return inv
 end

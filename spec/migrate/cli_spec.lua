@@ -34,7 +34,7 @@ describe("migrate command line", function()
     assert.is_true(o.yes)
     assert.equal("json", o.format)
     assert.equal("ev.jsonl", o.events)
-    assert.equal("http://x", o.endpoint)
+    assert.equal("http://x/compute/v1/", o.endpoint)
   end)
 
   it("takes project and zone from the environment", function()

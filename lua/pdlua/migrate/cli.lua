@@ -274,6 +274,10 @@ function M.check(raw, env)
   o.events = raw.events
   o.state_dir = raw["state-dir"] or "pdlua-runs"
   o.endpoint = raw.endpoint
+  if o.endpoint and not o.endpoint:find("/compute/v1", 1, true) then
+    -- A bare host (http://127.0.0.1:8080) means its Compute Engine v1 API.
+    o.endpoint = o.endpoint:gsub("/*$", "") .. "/compute/v1/"
+  end
   o.qps = raw.qps
   o.task_timeout = raw["task-timeout"] or 1800
   o.max_parallel = raw["max-parallel"] or 32

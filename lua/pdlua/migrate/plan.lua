@@ -324,10 +324,13 @@ function M.plan_instance(plan, g, inst, disks_by_ref, opts)
   local function refuse_all(why)
     g.refused = why
     for _, item in ipairs(items) do
+      local msg = ("instance '%s': %s"):format(inst.name, why)
       if item.status == "planned" then
         item.status = "skipped"
         item.refused = true
-        item.reason = ("instance '%s': %s"):format(inst.name, why)
+        item.reason = msg
+      elseif item.refused then
+        item.reason = item.reason .. "; " .. msg
       end
     end
   end
@@ -339,9 +342,11 @@ function M.plan_instance(plan, g, inst, disks_by_ref, opts)
     g.target_machine_type = opts.machine_type
   end
   -- What it will carry once done.
+  -- Disks refused for their own reasons count as moved here, so that the
+  -- report also names what the instance could not carry.
   local planned = {}
   for _, item in ipairs(items) do
-    if item.status == "planned" then planned[item.key] = item end
+    if item.status == "planned" or item.refused then planned[item.key] = item end
   end
   local final, scratch = {}, false
   for _, a in ipairs(inst.disks or {}) do
@@ -360,7 +365,7 @@ function M.plan_instance(plan, g, inst, disks_by_ref, opts)
   for _, item in ipairs(items) do
     local found = false
     for _, f in ipairs(final) do if f.name == item.name or f.name == item.new_name then found = true end end
-    if not found and item.status == "planned" then
+    if not found and (item.status == "planned" or item.refused) then
       final[#final + 1] = { name = item.name, type = plan.target_type,
                             boot = item.attachment and item.attachment.boot }
     end

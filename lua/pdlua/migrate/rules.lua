@@ -17,14 +17,16 @@ M.disk_types = {
                      iops = { 10000, 120000 } },
   ["hyperdisk-balanced"] = { family = "hyperdisk", boot = true, min_gb = 4, max_gb = 65536,
                              iops = { 3000, 160000 }, throughput = { 140, 2400 },
-                             iops_per_gb = 500 },
+                             iops_per_gb = 500, default_iops = 3000, throughput_per_iops = 0.25 },
   ["hyperdisk-balanced-high-availability"] = {
     family = "hyperdisk", boot = true, min_gb = 4, max_gb = 65536,
-    iops = { 3000, 100000 }, throughput = { 140, 2400 }, iops_per_gb = 500 },
+    iops = { 3000, 100000 }, throughput = { 140, 2400 }, iops_per_gb = 500,
+    default_iops = 3000, throughput_per_iops = 0.25 },
   ["hyperdisk-extreme"] = { family = "hyperdisk", boot = false, min_gb = 64, max_gb = 65536,
-                            iops = { 128, 350000 } },
+                            iops = { 128, 350000 }, iops_per_gb = 1000 },
   ["hyperdisk-throughput"] = { family = "hyperdisk", boot = false, min_gb = 2048,
-                               max_gb = 32768, throughput = { 20, 2400 } },
+                               max_gb = 32768, throughput = { 20, 2400 },
+                               throughput_per_tib = { 10, 90 } },
   ["hyperdisk-ml"] = { family = "hyperdisk", boot = false, min_gb = 4, max_gb = 65536,
                        throughput = { 400, 1200000 } },
 }
@@ -41,7 +43,7 @@ local HD_BAL_THR = { ["hyperdisk-balanced"] = true,
 -- attached (`hyperdisk_max`, by vCPU count: the first {max_vcpus, count}
 -- whose max_vcpus is at least the machine's).
 M.series = {
-  n1 = { pd = true, hyperdisk = {} },
+  n1 = { pd = true, hyperdisk = { ["hyperdisk-throughput"] = true } },
   n2 = { pd = true, hyperdisk = { ["hyperdisk-extreme"] = true, ["hyperdisk-throughput"] = true } },
   n2d = { pd = true, hyperdisk = { ["hyperdisk-throughput"] = true } },
   e2 = { pd = true, hyperdisk = {} },
@@ -70,8 +72,16 @@ M.series = {
 -- conservative reading of the documented per-VM limits.
 M.hyperdisk_max = { { 4, 16 }, { 32, 24 }, { math.huge, 32 } }
 
---- Persistent disks of any kind per VM.
+--- Persistent disks of any kind per VM (16 on shared-core machines).
 M.disks_max = 128
+M.disks_max_shared_core = 16
+
+--- Whether a machine type is shared-core (e2-micro/small/medium, f1, g1).
+function M.shared_core(machine_type)
+  local mt = machine_type and machine_type:match("([^/]+)$") or ""
+  return (mt:match("^e2%-micro$") or mt:match("^e2%-small$") or mt:match("^e2%-medium$")
+          or mt:match("^f1%-") or mt:match("^g1%-")) ~= nil
+end
 
 --- The series of a machine type ("n2-standard-16" -> "n2"; a bare
 -- "custom-4-8192" is N1).
@@ -167,6 +177,21 @@ function M.check_disk(d)
     elseif d.throughput < spec.throughput[1] or d.throughput > spec.throughput[2] then
       add("%s throughput must be within %d-%d MiB/s; asked for %d", d.type,
           spec.throughput[1], spec.throughput[2], d.throughput)
+    elseif spec.throughput_per_iops then
+      -- Hyperdisk Balanced: at most one MiB/s per 4 provisioned IOPS.
+      local iops = d.iops or spec.default_iops
+      local max = math.max(spec.throughput[1], math.floor(iops * spec.throughput_per_iops))
+      if d.throughput > max then
+        add("%s throughput is at most %d MiB/s with %d IOPS (IOPS / 4); asked for %d (raise --iops)",
+            d.type, max, iops, d.throughput)
+      end
+    elseif spec.throughput_per_tib and size then
+      local lo = math.max(spec.throughput[1], math.ceil(spec.throughput_per_tib[1] * size / 1024))
+      local hi = math.max(lo, spec.throughput_per_tib[2] * size // 1024)
+      if d.throughput < lo or d.throughput > hi then
+        add("%s throughput for %d GB must be within %d-%d MiB/s (%d-%d per TiB); asked for %d",
+            d.type, size, lo, hi, spec.throughput_per_tib[1], spec.throughput_per_tib[2], d.throughput)
+      end
     end
   end
   if d.storage_pool and spec.family ~= "hyperdisk" then
@@ -194,9 +219,10 @@ function M.check_instance(machine_type, disks)
     problems[#problems + 1] = ("%d hyperdisk volumes exceed the limit of %d for %s")
         :format(hyper, limit, machine_type:match("([^/]+)$"))
   end
-  if #disks > M.disks_max then
-    problems[#problems + 1] = ("%d disks exceed the limit of %d per instance")
-        :format(#disks, M.disks_max)
+  local max = M.shared_core(machine_type) and M.disks_max_shared_core or M.disks_max
+  if #disks > max then
+    problems[#problems + 1] = ("%d disks exceed the limit of %d for %s")
+        :format(#disks, max, machine_type:match("([^/]+)$"))
   end
   return problems
 end

@@ -1,0 +1,94 @@
+-- Shared by the end-to-end specs: an emulator, small fleets, and running
+-- `pdlua migrate.lua` as a child process against it (so exit codes, kill -9
+-- and stdin are real).
+local env = require "support.env"
+local emu_mod = require "support.emu"
+local cjson = require "cjson"
+
+local M = {}
+
+M.ZONE = "us-central1-a"
+M.PROJECT = "e2e-project"
+M.SCALE = tonumber(os.getenv("PDLUA_E2E_SCALE") or "") or 0.001
+
+--- Whether the pieces an end-to-end run stands on are built in: the
+-- engine (pd.workflow) and the client (gcp.client).
+function M.ready()
+  return type(pd) == "table" and type(pd.workflow) == "function"
+    and type(gcp) == "table" and type(gcp.client) == "function"
+end
+
+--- Starts an emulator (a fleet can be loaded later with emu:load_fleet).
+function M.start(fleet, scale)
+  return emu_mod.start { fleet = fleet or M.fleet {}, latency_scale = scale or M.SCALE }
+end
+
+--- A fleet document: instances {name, machineType, status, disks = {...}}
+-- and unattached disks, all in M.ZONE.
+function M.fleet(p)
+  local doc = { project = M.PROJECT, zones = { M.ZONE, "us-central1-b" }, instances = {}, disks = {} }
+  for _, i in ipairs(p.instances or {}) do
+    local inst = { name = i.name, zone = i.zone or M.ZONE, machineType = i.machineType or "n2-standard-4",
+                   status = i.status or "RUNNING", disks = {} }
+    for _, d in ipairs(i.disks or {}) do
+      local a = {}
+      for k, v in pairs(d) do a[k] = v end
+      a.type = a.type or "pd-balanced"
+      a.sizeGb = a.sizeGb or 10
+      inst.disks[#inst.disks + 1] = a
+    end
+    doc.instances[#doc.instances + 1] = inst
+  end
+  for _, d in ipairs(p.disks or {}) do
+    local x = { zone = M.ZONE, type = "pd-balanced", sizeGb = 10 }
+    for k, v in pairs(d) do x[k] = v end
+    doc.disks[#doc.disks + 1] = x
+  end
+  return doc
+end
+
+--- A fresh state directory.
+function M.state_dir()
+  local d = os.tmpname()
+  os.remove(d)
+  return d
+end
+
+--- The argument string of a migrate run against `emu`.
+function M.args(emu, extra, state_dir)
+  return table.concat({ "migrate.lua", "--project", M.PROJECT, "--zone", M.ZONE,
+                        "--endpoint", emu.endpoint, "--state-dir", env.quote(state_dir),
+                        "--quiet", extra }, " ")
+end
+
+--- Runs `pdlua migrate.lua` to its end.
+-- @treturn table {code, out, err, report (decoded JSON when --format json)}
+function M.run(emu, extra, opts)
+  opts = opts or {}
+  local dir = opts.state_dir or M.state_dir()
+  local args = M.args(emu, (extra or "") .. (opts.text and "" or " --format json"), dir)
+  local out, err, code = env.pdlua_run(args, { env = { GOOGLE_OAUTH_ACCESS_TOKEN = "test-token" },
+                                               stdin = opts.stdin })
+  local ok, rep = pcall(cjson.decode, out)
+  return { code = code, out = out, err = err, report = ok and rep or nil, state_dir = dir }
+end
+
+--- The report entry of a disk.
+function M.entry(rep, name)
+  for _, d in ipairs(rep and rep.disks or {}) do
+    if d.name == name then return d end
+  end
+  return nil
+end
+
+--- Asserts that every listed disk has the status in the report.
+function M.expect_status(res, status, names)
+  for _, n in ipairs(names) do
+    local e = M.entry(res.report, n)
+    assert(e, "no report entry for " .. n .. "\n" .. res.out .. res.err)
+    assert(e.status == status, ("%s is %s, expected %s: %s\n%s"):format(n, tostring(e.status), status,
+                                                                       tostring(e.error), res.err))
+  end
+end
+
+return M
