@@ -19,6 +19,7 @@ local discover = require "workflows.discover"
 local disks_flow = require "workflows.disks"
 local instances_flow = require "workflows.instances"
 local guard = require "workflows.guard"
+local cleanup = require "tasks.cleanup"
 local plan_mod = require "pdlua.migrate.plan"
 local run_mod = require "pdlua.migrate.run"
 local report_mod = require "pdlua.migrate.report"
@@ -92,6 +93,14 @@ local function group_modes(plan, st, retry_failed)
         g.needs_restore = true
       else
         modes[key] = "done"
+        -- A migrated disk whose cleanup did not finish gets it done now.
+        for _, k in ipairs(g.items) do
+          local it = st.items[k]
+          local c = st.tasks["cleanup:" .. k]
+          if it.status == "migrated" and not (c and c.state == "succeeded") then
+            modes[key] = "cleanup"
+          end
+        end
       end
     elseif (gs.failed or gs.rolled) and not interrupted and not gs.cancelled then
       if retry_failed then
@@ -127,6 +136,16 @@ function M.workflow(r, name)
     elseif mode == "restore" then
       r.group_tasks[key] = { r:add_task(wf, { id = "restore:" .. key, step = guard.restore_only,
                                               subject = g, group = key, plan_group = key }) }
+    elseif mode == "cleanup" then
+      r.group_tasks[key] = {}
+      for _, k in ipairs(g.items) do
+        local c = r.resumed_state and r.resumed_state.tasks["cleanup:" .. k]
+        if not (c and c.state == "succeeded") then
+          table.insert(r.group_tasks[key], r:add_task(wf, {
+            id = "cleanup:" .. k, step = cleanup, subject = r:item(k),
+            group = "cleanup/" .. k, plan_group = "cleanup/" .. k }))
+        end
+      end
     end
   end
   return wf
@@ -184,8 +203,18 @@ function M.outcomes(r, res)
         out[k] = c
       end
     end
-    if mode == "done" then
-      for _, k in ipairs(keys) do out[k] = st.items[k] end
+    if mode == "done" or mode == "cleanup" then
+      for _, k in ipairs(keys) do
+        local o = {}
+        for f, v in pairs(st.items[k]) do o[f] = v end
+        o.warnings = nil
+        local c = res.tasks["cleanup:" .. k]
+        if c and c.state ~= "succeeded" then
+          o.warnings = { ("cleanup did not finish (%s): run the same command again"):format(
+            tostring(c.error or c.state)) }
+        end
+        out[k] = o
+      end
     elseif mode == "restore" then
       local t = res.tasks["restore:" .. key]
       local earlier

@@ -132,7 +132,7 @@ function M.group(r, g)
   for _, s in ipairs(steps) do
     local name, mod, subj = s[1], s[2], s[3]
     if not (name == "start" and skip_start) then
-      local ok, err = pcall(mod.rollback, r, subj, nil)
+      local ok, err = pcall(mod.rollback, r, subj, r:sweep_handle(g))
       if not ok then
         local who = subj.name or subj.instance
         failures[#failures + 1] = ("undo of %s for %s: %s"):format(name, who, tostring(err))

@@ -58,7 +58,7 @@ end
 function M.args(emu, extra, state_dir)
   return table.concat({ "migrate.lua", "--project", M.PROJECT, "--zone", M.ZONE,
                         "--endpoint", emu.endpoint, "--state-dir", env.quote(state_dir),
-                        "--quiet", extra }, " ")
+                        "--quiet", "--qps", "1000", extra }, " ")
 end
 
 --- Runs `pdlua migrate.lua` to its end.

@@ -18,12 +18,17 @@ function M.new(p)
   local r = setmetatable({
     client = p.client, plan = p.plan, journal = p.journal,
     by_key = plan_mod.index(p.plan), facts = {}, done = {}, generation = {},
+    prior_failures = {}, prior_rb_failures = {}, restore_failures = {},
     resume = p.resumed ~= nil, log_fn = p.log, warnings = {},
     started_at = {}, finished_at = {},
   }, M)
   local st = p.resumed
   if st then
     for k, f in pairs(st.facts or {}) do r.facts[k] = f end
+    r.prior_failures = st.failures or {}
+    r.prior_rb_failures = st.rb_failures or {}
+    r.restore_failures = {}
+    for k, g in pairs(st.groups or {}) do r.restore_failures[k] = g.restore_failures end
     r.task_group = {}
     for id, t in pairs(st.tasks or {}) do
       if t.state == "succeeded" then r.done[id] = true end
@@ -124,7 +129,7 @@ function M:add_task(wf, spec)
     run = function(t)
       if r:already_done(id) then return end
       r:task_state(id, "running", pg, { attempt = t.attempt })
-      local ok, err = pcall(mod.run, r, subj, t)
+      local ok, err = pcall(mod.run, r, subj, r:handle(t, id, r.prior_failures))
       if ok then
         r:task_state(id, "succeeded", pg, { attempt = t.attempt })
         return
@@ -137,7 +142,7 @@ function M:add_task(wf, spec)
   if mod.rollback then
     task.rollback = function(t)
       r:task_state(id, "rolling_back", pg)
-      local ok, err = pcall(mod.rollback, r, subj, t)
+      local ok, err = pcall(mod.rollback, r, subj, r:handle(t, id, r.prior_rb_failures))
       if ok then
         r:task_state(id, "rolled_back", pg)
         return
@@ -148,6 +153,21 @@ function M:add_task(wf, spec)
   end
   wf:task(task)
   return id
+end
+
+--- The handle a step sees: the engine's, with `attempt` counting the
+-- attempts that failed in earlier runs too, so that request ids stay the
+-- same for a step that was merely cut short (its operation is joined) and
+-- change after a failure (the failed operation is not handed back).
+function M:handle(t, id, prior)
+  local n = (prior and prior[id]) or 0
+  return setmetatable({ attempt = ((t and t.attempt) or 1) + n, id = id }, { __index = t })
+end
+
+--- The handle of a group's restore sweep (same idea, per group).
+function M:sweep_handle(g)
+  return { attempt = 100 + ((self.restore_failures and self.restore_failures[g.key]) or 0),
+           id = "restore:" .. g.key }
 end
 
 --- Starts a group over (a resumed run retrying it): a new generation of
