@@ -72,49 +72,42 @@ local function group_modes(plan, st, retry_failed)
   for _, key in ipairs(plan.group_order) do
     local g = plan.groups[key]
     local gs = st and st.groups[key] or {}
-    local final, retry, interrupted = true, false, false
-    for _, k in ipairs(g.items) do
+    -- The group's outcome so far, from its disks' (or its own) entries.
+    local keys = #g.items > 0 and g.items or { key }
+    local final, failed, rolled, interrupted = true, false, false, false
+    for _, k in ipairs(keys) do
       local it = st and st.items[k]
-      if not it or not FINAL[it.status] or it.interrupted then final = false end
+      if not it or not FINAL[it.status] then final = false end
       if it and it.interrupted then interrupted = true end
-      if it and (it.status == "rolled_back" or it.status == "failed") then retry = true end
+      if it and it.status == "failed" then failed = true end
+      if it and it.status == "rolled_back" then rolled = true end
     end
-    if #g.items == 0 then
-      local it = st and st.items[key]
-      final = it ~= nil and FINAL[it.status] and not it.interrupted
-      interrupted = it ~= nil and it.interrupted
-      retry = it ~= nil and (it.status == "rolled_back" or it.status == "failed")
-    end
+    local mode = "run"
     if not st then
-      modes[key] = "run"
-    elseif final then
-      if retry and retry_failed then
-        modes[key] = "run"
-        g.needs_restore = true
-      else
-        modes[key] = "done"
-        -- A migrated disk whose cleanup did not finish gets it done now.
-        for _, k in ipairs(g.items) do
-          local it = st.items[k]
-          local c = st.tasks["cleanup:" .. k]
-          if it.status == "migrated" and not (c and c.state == "succeeded") then
-            modes[key] = "cleanup"
-          end
+      mode = "run"
+    elseif final and not failed and not rolled then
+      mode = "done"
+      -- A migrated disk whose cleanup did not finish gets it done now.
+      for _, k in ipairs(g.items) do
+        local c = st.tasks["cleanup:" .. k]
+        if st.items[k].status == "migrated" and not (c and c.state == "succeeded") then
+          mode = "cleanup"
         end
       end
-    elseif (gs.failed or gs.rolled) and not interrupted and not gs.cancelled then
-      if retry_failed then
-        modes[key] = "run"
+    elseif failed or rolled or gs.failed or gs.rolled or gs.cancelled then
+      -- Something went wrong (or was cut short) in an earlier run: put the
+      -- group back first. Then run it again if it was only interrupted, or
+      -- if asked to retry; else its outcome stands.
+      if interrupted or retry_failed or (not final and gs.cancelled and not gs.failed) then
+        mode = "run"
         g.needs_restore = true
+      elseif failed or not final then
+        mode = "restore"
       else
-        modes[key] = "restore"
+        mode = "done"
       end
-    elseif gs.cancelled or gs.rolled or interrupted then
-      modes[key] = "run"
-      g.needs_restore = true
-    else
-      modes[key] = "run"
     end
+    modes[key] = mode
   end
   return modes
 end
@@ -128,6 +121,7 @@ function M.workflow(r, name)
     local g = r.plan.groups[key]
     local mode = r.modes and r.modes[key] or "run"
     if mode == "run" then
+      if g.needs_restore then r:forget(g) end
       if g.kind == "disk" then
         r.group_tasks[key] = disks_flow.add(r, wf, g)
       else
@@ -217,10 +211,6 @@ function M.outcomes(r, res)
       end
     elseif mode == "restore" then
       local t = res.tasks["restore:" .. key]
-      local earlier
-      for _, id in ipairs(r.group_task_ids_in_journal and r.group_task_ids_in_journal[key] or {}) do
-        earlier = earlier or id
-      end
       local why = r.earlier_failure and r.earlier_failure[key] or "a step failed in an earlier run"
       if t and t.state == "succeeded" then
         set_all { status = "rolled_back", error = why }
@@ -241,7 +231,8 @@ function M.outcomes(r, res)
         set_all { status = "rolled_back", error = why or "rolled back", interrupted = fcancel or nil }
       elseif bst == "rollback_failed" then
         set_all { status = "failed", error = (why or "a step failed") .. "; putting it back failed: " ..
-                    tostring(begin.rollback_error or begin.error), action = RETRY }
+                    tostring(begin.rollback and begin.rollback.error or begin.error), action = RETRY,
+                  interrupted = fcancel or nil }
       elseif bst == "succeeded" then
         local complete = true
         for _, id in ipairs(r.group_tasks[key] or {}) do

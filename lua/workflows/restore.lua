@@ -122,6 +122,8 @@ end
 -- could not be undone (and records, per item, the commands that would).
 -- @treturn {string,...} the steps whose undo failed (empty when all is back)
 function M.group(r, g)
+  -- What interrupted steps left running must end before anything is read.
+  r:settle(g.key)
   local steps, items = M.steps(r, g)
   local failures, manual = {}, {}
   local skip_start = false

@@ -91,4 +91,51 @@ function M.expect_status(res, status, names)
   end
 end
 
+
+--- Starts `pdlua migrate.lua` in the background; returns its pid and the
+-- files its output goes to.
+function M.spawn(emu, extra, state_dir)
+  local out, err = os.tmpname(), os.tmpname()
+  local args = M.args(emu, (extra or "") .. " --format json", state_dir)
+  local cmd = ("GOOGLE_OAUTH_ACCESS_TOKEN=test-token %s %s >%s 2>%s </dev/null & echo $!"):format(
+    env.quote(env.pdlua), args, env.quote(out), env.quote(err))
+  local p = io.popen(cmd, "r")
+  local pid = p:read("l")
+  p:close()
+  return { pid = pid, out = out, err = err }
+end
+
+--- Whether a process is still there.
+function M.alive(pid)
+  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
+end
+
+--- Sends a signal and waits (up to `timeout` s) for the process to go.
+function M.kill(pid, sig, timeout)
+  os.execute(("kill -%s %s 2>/dev/null"):format(sig or "KILL", pid))
+  local deadline = pd.now() + (timeout or 30)
+  while M.alive(pid) and pd.now() < deadline do pd.sleep(0.01) end
+  return not M.alive(pid)
+end
+
+--- The number of lines of the run's journal in `dir` (0 if none yet).
+function M.journal_lines(dir)
+  local p = io.popen("cat " .. env.quote(dir) .. "/*.journal.jsonl 2>/dev/null | wc -l", "r")
+  local n = tonumber(p:read("a")) or 0
+  p:close()
+  return n
+end
+
+--- Waits until the journal has at least `n` lines or the process ends;
+-- returns the line count seen.
+function M.wait_journal(dir, n, pid, timeout)
+  local deadline = pd.now() + (timeout or 60)
+  while pd.now() < deadline do
+    local lines = M.journal_lines(dir)
+    if lines >= n or not M.alive(pid) then return lines end
+    pd.sleep(0.002)
+  end
+  return M.journal_lines(dir)
+end
+
 return M

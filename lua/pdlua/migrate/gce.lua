@@ -41,11 +41,38 @@ function M.snapshot(c, name)
   return get_or_nil(c.snapshots.get, c.snapshots, { snapshot = name })
 end
 
+-- The operation each coroutine (each running step) is waiting for. When a
+-- step is cancelled or times out in the middle of a wait, its operation
+-- goes on in Compute Engine; the step's wrapper takes it from here so that
+-- whoever puts the group back first waits for it to end.
+local waiting = setmetatable({}, { __mode = "k" })
+
 --- Issues a mutation (`fn(coll, params)`) and waits for its operation.
 -- @treturn table the DONE operation (its targetId is the resource's id)
 function M.mutate(c, coll, method, params)
   local op = coll[method](coll, params)
-  return c:wait(op)
+  local co = coroutine.running()
+  waiting[co] = op
+  local done = c:wait(op)
+  waiting[co] = nil
+  return done
+end
+
+--- The operation the calling coroutine was waiting for when its wait was
+-- interrupted (and forgets it), or nil.
+function M.take_waiting()
+  local co = coroutine.running()
+  local op = waiting[co]
+  waiting[co] = nil
+  return op
+end
+
+--- Waits for operations left running by interrupted steps; their outcome
+-- does not matter (what they did is read afterwards), only that they end.
+function M.settle(c, ops)
+  for _, op in ipairs(ops or {}) do
+    pcall(c.wait, c, op)
+  end
 end
 
 --- Like `mutate`, but a 404 (the thing is already gone) is success: nil.

@@ -82,7 +82,8 @@ function M.load(path)
   local f = io.open(path, "r")
   if not f then return nil, "no journal at " .. path end
   local st = { plan = nil, tasks = {}, facts = {}, items = {}, groups = {}, runs = 0,
-               finished = false, bad_lines = 0, failures = {}, rb_failures = {} }
+               finished = false, bad_lines = 0, failures = {}, rb_failures = {},
+               running_ops = {} }
   local function group(k)
     local g = st.groups[k]
     if not g then
@@ -119,6 +120,10 @@ function M.load(path)
     elseif rec.type == "fact" then
       st.facts[rec.key] = st.facts[rec.key] or {}
       st.facts[rec.key][rec.name] = rec.value
+      if rec.name == "running_op" then
+        st.running_ops[rec.key] = st.running_ops[rec.key] or {}
+        table.insert(st.running_ops[rec.key], rec.value)
+      end
     elseif rec.type == "item" then
       st.items[rec.key] = { status = rec.status, error = rec.error, action = rec.action,
                             new_disk = rec.new_disk, warnings = rec.warnings,
@@ -134,6 +139,7 @@ function M.load(path)
         end
       elseif rec.event == "restored" then
         g.restored = true
+        st.running_ops[rec.key] = nil
       elseif rec.event == "restore_failed" then
         g.restore_failures = (g.restore_failures or 0) + 1
       end

@@ -6,6 +6,7 @@
 -- every fact and task state that changes is written to the journal at once.
 local pd = require "pdlua"
 local naming = require "pdlua.migrate.naming"
+local gce = require "pdlua.migrate.gce"
 local plan_mod = require "pdlua.migrate.plan"
 
 local M = {}
@@ -18,7 +19,7 @@ function M.new(p)
   local r = setmetatable({
     client = p.client, plan = p.plan, journal = p.journal,
     by_key = plan_mod.index(p.plan), facts = {}, done = {}, generation = {},
-    prior_failures = {}, prior_rb_failures = {}, restore_failures = {},
+    prior_failures = {}, prior_rb_failures = {}, restore_failures = {}, running_ops = {},
     resume = p.resumed ~= nil, log_fn = p.log, warnings = {},
     started_at = {}, finished_at = {},
   }, M)
@@ -26,6 +27,7 @@ function M.new(p)
   if st then
     for k, f in pairs(st.facts or {}) do r.facts[k] = f end
     r.prior_failures = st.failures or {}
+    for k, ops in pairs(st.running_ops or {}) do r.running_ops[k] = ops end
     r.prior_rb_failures = st.rb_failures or {}
     r.restore_failures = {}
     for k, g in pairs(st.groups or {}) do r.restore_failures[k] = g.restore_failures end
@@ -134,8 +136,10 @@ function M:add_task(wf, spec)
         r:task_state(id, "succeeded", pg, { attempt = t.attempt })
         return
       end
-      r:task_state(id, classify(err, t, retries.max or 0), pg,
-                   { attempt = t.attempt, error = tostring(err) })
+      local state = classify(err, t, retries.max or 0)
+      local op = gce.take_waiting()
+      if state == "cancelled" or state == "timed_out" then r:left_running(pg, op) end
+      r:task_state(id, state, pg, { attempt = t.attempt, error = tostring(err) })
       error(err, 0)
     end,
   }
@@ -143,6 +147,12 @@ function M:add_task(wf, spec)
     task.rollback = function(t)
       r:task_state(id, "rolling_back", pg)
       local ok, err = pcall(mod.rollback, r, subj, r:handle(t, id, r.prior_rb_failures))
+      if not ok then
+        local op = gce.take_waiting()
+        if pd.is_error(err) and (err.reason == "cancelled" or err.reason == "timeout") then
+          r:left_running(pg, op)
+        end
+      end
       if ok then
         r:task_state(id, "rolled_back", pg)
         return
@@ -170,14 +180,41 @@ function M:sweep_handle(g)
            id = "restore:" .. g.key }
 end
 
+--- Remembers (and journals) an operation a step left running when it was
+-- interrupted, so the group's restore waits for it first.
+function M:left_running(group, op)
+  if not op or not group then return end
+  self.running_ops[group] = self.running_ops[group] or {}
+  local rec = { name = op.name, zone = op.zone, region = op.region, selfLink = op.selfLink,
+                status = "RUNNING" }
+  table.insert(self.running_ops[group], rec)
+  if self.journal then
+    self.journal:write { type = "fact", key = group, name = "running_op", value = rec }
+  end
+end
+
+--- Waits for the operations a group's interrupted steps left running.
+function M:settle(group)
+  local ops = self.running_ops[group]
+  if not ops then return end
+  self.running_ops[group] = nil
+  gce.settle(self.client, ops)
+end
+
+--- Forgets which of a group's steps an earlier run finished (the group
+-- will be put back and run from its start).
+function M:forget(g)
+  for id in pairs(self.done) do
+    if self.task_group and self.task_group[id] == g.key then self.done[id] = nil end
+  end
+end
+
 --- Starts a group over (a resumed run retrying it): a new generation of
 -- request ids, and its steps no longer count as done.
 function M:restart(g)
   local gen = (self.generation[g.key] or 0) + 1
   self.generation[g.key] = gen
-  for id in pairs(self.done) do
-    if self.task_group and self.task_group[id] == g.key then self.done[id] = nil end
-  end
+  self:forget(g)
   if self.journal then
     self.journal:write { type = "group", key = g.key, event = "restart", generation = gen }
   end
