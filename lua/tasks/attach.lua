@@ -13,13 +13,15 @@ local M = { step = "attach" }
 
 function M.run(r, item, t)
   local c = r.client
-  local inst = gce.instance(c, item.zone, item.instance)
-  if not inst then gce.fail("notFound", "instance '%s' no longer exists", item.instance) end
-  local a = gce.slot(inst, item.attachment.deviceName)
-  if a then
-    if detach.holds_new(r, item, a) then return end
-    gce.fail("deviceInUse", "device '%s' of instance '%s' still holds %s",
-             item.attachment.deviceName, item.instance, tostring(a.source))
+  if not r:fresh(item, t) then
+    local inst = gce.instance(c, item.zone, item.instance)
+    if not inst then gce.fail("notFound", "instance '%s' no longer exists", item.instance) end
+    local a = gce.slot(inst, item.attachment.deviceName)
+    if a then
+      if detach.holds_new(r, item, a) then return end
+      gce.fail("deviceInUse", "device '%s' of instance '%s' still holds %s",
+               item.attachment.deviceName, item.instance, tostring(a.source))
+    end
   end
   gce.mutate(c, c.instances, "attach_disk", {
     zone = item.zone, instance = item.instance,

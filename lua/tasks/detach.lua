@@ -37,10 +37,13 @@ local function detach(r, item, t, step)
 end
 
 function M.run(r, item, t)
-  local inst = gce.instance(r.client, item.zone, item.instance)
-  if not inst then gce.fail("notFound", "instance '%s' no longer exists", item.instance) end
-  local a = gce.slot(inst, item.attachment.deviceName)
-  if not a or not M.holds_original(r, item, a) then return end
+  -- A fresh run knows from its plan what the device holds.
+  if not r:fresh(item, t) then
+    local inst = gce.instance(r.client, item.zone, item.instance)
+    if not inst then gce.fail("notFound", "instance '%s' no longer exists", item.instance) end
+    local a = gce.slot(inst, item.attachment.deviceName)
+    if not a or not M.holds_original(r, item, a) then return end
+  end
   detach(r, item, t, "detach")
 end
 

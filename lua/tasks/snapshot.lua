@@ -40,7 +40,9 @@ local function create(r, item, t, rid_attempt)
         :format(item.name, item.zone, tostring(item.id), r.plan.target_type),
     },
   })
-  if op and op.targetId then r:fact(item.key, "snapshot_id", tostring(op.targetId)) end
+  -- disks.createSnapshot targets the disk: the operation names the disk
+  -- the snapshot was taken of, by id.
+  if op and op.targetId then r:fact(item.key, "snapshot_source_disk_id", tostring(op.targetId)) end
 end
 
 -- Waits for a snapshot that an earlier run started and whose operation

@@ -15,9 +15,11 @@ local UP = { RUNNING = true, STAGING = true, PROVISIONING = true }
 
 function M.run(r, g, t)
   local c = r.client
-  local inst = gce.instance(c, g.zone, g.instance)
-  if not inst then gce.fail("notFound", "instance '%s' no longer exists", g.instance) end
-  if inst.status == "RUNNING" then return end
+  if not r:fresh(nil, t) or g.resumed then
+    local inst = gce.instance(c, g.zone, g.instance)
+    if not inst then gce.fail("notFound", "instance '%s' no longer exists", g.instance) end
+    if inst.status == "RUNNING" then return end
+  end
   gce.mutate(c, c.instances, "start", {
     zone = g.zone, instance = g.instance,
     requestId = r:request_id(g.key, "start", g.zone, g.instance, t),

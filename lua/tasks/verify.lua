@@ -62,7 +62,14 @@ function M.check(r, item)
   end
   if item.attachment then
     local g = r:group(item.group)
-    local inst = gce.instance(c, item.zone, item.instance)
+    -- Every verify of an instance runs after all its attaches (and its
+    -- start): one read of the instance serves them all.
+    r.verified_instances = r.verified_instances or {}
+    local inst = r.verified_instances[g.key]
+    if not inst then
+      inst = gce.instance(c, item.zone, item.instance)
+      r.verified_instances[g.key] = inst
+    end
     if not inst then
       bad("instance '%s' does not exist", item.instance)
       return wrong

@@ -104,7 +104,7 @@ function M.add(r, wf, g)
   local verifies = {}
   for i, item in ipairs(items) do
     verifies[i] = add { id = "verify:" .. item.key, step = verify, subject = item,
-                        deps = { up or attaches[i] } }
+                        deps = up and { up } or all(attaches) }
   end
   for _, item in ipairs(items) do
     add { id = "cleanup:" .. item.key, step = cleanup, subject = item, deps = all(verifies),

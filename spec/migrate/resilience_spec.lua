@@ -51,7 +51,7 @@ describe("resilience", function()
   end)
 
   it("converges after kill -9 at many points, resumed or simply run again", function()
-    local points = { 1, 4, 9, 14, 20, 27, 35, 44, 55, 70, 90 }
+    local points = { 1, 4, 9, 16, 25, 37, 52, 70, 90, 115, 135 }
     for i, at in ipairs(points) do
       emu:load_fleet(e2e.fleet(FLEET))
       local before = emu:state()
