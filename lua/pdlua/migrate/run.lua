@@ -7,6 +7,7 @@
 local pd = require "pdlua"
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
+local estimate = require "pdlua.migrate.estimate"
 local plan_mod = require "pdlua.migrate.plan"
 
 local M = {}
@@ -128,6 +129,7 @@ function M:add_task(wf, spec)
   local task = {
     id = id, deps = spec.deps, pool = spec.pool, group = spec.group,
     timeout = r.task_timeout, retries = retries,
+    weight = estimate.seconds(mod.step, subj and subj.size_gb),
     run = function(t)
       if r:already_done(id) then return end
       r:task_state(id, "running", pg, { attempt = t.attempt })
