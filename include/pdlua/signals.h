@@ -13,7 +13,8 @@
 
 #include "pdlua/interrupt.h"
 
-int pd_signals_start(void);
+/* `progname` prefixes the messages printed on a signal. */
+int pd_signals_start(const char *progname);
 
 /* The interrupt that the next signal cancels; NULL restores the root.
  * The REPL installs one per command. */

@@ -42,6 +42,7 @@ function M.new(cfg)
   a.quota = quota_mod.new(cfg.quota or {})
   a.auth = auth_mod.new({strict = cfg.strict_auth, token_lifetime = cfg.token_lifetime, seed = a.seed})
   a.log, a.log_seq = {}, 0
+  a.in_flight, a.max_in_flight = 0, 0   -- requests being handled (long-polls included)
   a.fleet_docs = cfg.fleet_docs or {}
   a:load(a.fleet_docs)
   return a
@@ -97,6 +98,29 @@ local function split(path)
   return segs
 end
 
+-- Applies the faults decided for a request: waits out a delay, and for a
+-- hang, reset or injected error returns (or raises) what replaces the
+-- answer. Returns the decision and, when the request is cut short, the
+-- response to send instead.
+function App:inject(api, names, info)
+  local fx = self.faults:before(api, names)
+  if fx.delay and fx.delay > 0 then core.sleep(fx.delay) end
+  if fx.hang then
+    info.fault = "hang"
+    core.sleep(fx.hang)
+    return fx, {status = 0, action = "reset"}
+  end
+  if fx.reset then
+    info.fault = "reset"
+    return fx, {status = 0, action = "reset"}
+  end
+  if fx.error then
+    info.fault = "error"
+    error(fx.error, 0)
+  end
+  return fx
+end
+
 function App:compute(method, rest, query, headers, body, info)
   local segs = split(rest)
   if segs[1] ~= "projects" or not segs[2] then
@@ -115,21 +139,8 @@ function App:compute(method, rest, query, headers, body, info)
   local ctx = {model = m, route = route, params = params, query = query, body = body,
                headers = headers, user = user}
   ctx.names = compute.names(ctx)
-  local fx = self.faults:before(route.api, ctx.names)
-  if fx.delay and fx.delay > 0 then core.sleep(fx.delay) end
-  if fx.hang then
-    info.fault = "hang"
-    core.sleep(fx.hang)
-    return {status = 0, action = "reset"}
-  end
-  if fx.reset then
-    info.fault = "reset"
-    return {status = 0, action = "reset"}
-  end
-  if fx.error then
-    info.fault = "error"
-    error(fx.error, 0)
-  end
+  local fx, cut = self:inject(route.api, ctx.names, info)
+  if cut then return cut end
   ctx.fail_op = fx.fail_op
   if fx.fail_op then info.fault = "fail_operation" end
   -- the model may have been replaced while a delay slept
@@ -144,7 +155,22 @@ function App:compute(method, rest, query, headers, body, info)
     info.fault = "drop_response"
     resp.action = "reset"
   end
+  if (query["$alt"] or ""):find("enum-encoding=int", 1, true) then M.int_enums(resp.body) end
   return resp
+end
+
+-- Operation.status is the one enum-typed field the emulator emits (the
+-- others are strings in compute.proto). Google's generated REST clients ask
+-- for enums as numbers ($alt=json;enum-encoding=int) and decode them so.
+local OP_STATUS = {PENDING = 35394935, RUNNING = 121282975, DONE = 2104194}
+
+function M.int_enums(body)
+  if type(body) ~= "table" then return end
+  if body.kind == "compute#operation" then
+    body.status = OP_STATUS[body.status] or body.status
+  elseif body.kind == "compute#operationList" then
+    for _, op in ipairs(body.items or {}) do op.status = OP_STATUS[op.status] or op.status end
+  end
 end
 
 ------------------------------------------------------------------ admin API
@@ -214,7 +240,8 @@ function App:admin(method, rest, query, body)
   if rest == "state" and method == "GET" then return ok(self:state()) end
   if rest == "health" and method == "GET" then
     return ok({ok = true, project = self.model.project, port = self.port, base = self.base,
-               seed = self.seed, latency_scale = self.scale})
+               seed = self.seed, latency_scale = self.scale,
+               in_flight = self.in_flight - 1, max_in_flight = self.max_in_flight})
   end
   if rest == "faults" then
     if method == "GET" then return ok(self.faults:view()) end
@@ -297,11 +324,19 @@ function App:dispatch(method, path, query, headers, body, info)
   if rest then return self:admin(method, rest, query, body) end
   if path == "/token" or path == "/oauth2/v4/token" then
     info.log, info.api = true, "oauth2.token"
-    return self.auth:token_endpoint(method, headers, body)
+    local fx, cut = self:inject("oauth2.token", {}, info)
+    if cut then return cut end
+    local r = self.auth:token_endpoint(method, headers, body)
+    if fx.drop then r.action, info.fault = "reset", "drop_response" end
+    return r
   end
   if path == "/" or path:match("^/computeMetadata/") then
     info.log, info.api = true, "metadata"
-    return self.auth:metadata(method, path, headers, self.model.project, self.model.zone_names[1])
+    local fx, cut = self:inject("metadata", {}, info)
+    if cut then return cut end
+    local r = self.auth:metadata(method, path, headers, self.model.project, self.model.zone_names[1])
+    if fx.drop then r.action, info.fault = "reset", "drop_response" end
+    return r
   end
   errors.raise(404, "notFound", "The requested URL " .. path .. " was not found on this server.")
 end
@@ -311,7 +346,10 @@ end
 function App:handle(method, path, query, headers, body)
   local t0 = core.now()
   local info = {}
+  self.in_flight = self.in_flight + 1
+  if self.in_flight > self.max_in_flight then self.max_in_flight = self.in_flight end
   local ok, r = xpcall(self.dispatch, on_error, self, method, path, query, headers, body, info)
+  self.in_flight = self.in_flight - 1
   if not ok then
     local e = r
     if errors.is(e) then

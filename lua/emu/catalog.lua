@@ -24,6 +24,12 @@ function M.region_of(zone)
   return zone:match("^(.*)%-[^-]+$") or zone
 end
 
+--- The multi-region a zone's snapshots are stored in by default.
+function M.multi_region(zone)
+  local area = zone:match("^(%a+)")
+  return ({europe = "eu", us = "us", asia = "asia"})[area] or "us"
+end
+
 --- Disk types. min/max: size in GB; iops/tput: {min, max} when the type
 -- takes provisionedIops / provisionedThroughput (nil: not settable).
 M.disk_types = {

@@ -120,25 +120,28 @@ end
 
 -- Builds a list response. `objs` is an array of {key, obj}; `view(obj)`
 -- makes the API table; `created(obj)` its creationTimestamp.
-local function list_response(ctx, kind, self_link, objs, view)
+-- `lazy(obj)` (optional) gives a view whose fields are computed on demand,
+-- used to filter and sort without building every full view.
+local function list_response(ctx, kind, self_link, objs, view, lazy)
   local filter = listing.parse_filter(ctx.query.filter)
+  lazy = lazy or view
   local entries = {}
   for _, e in ipairs(objs) do
     if filter then
-      local v = view(e.obj)
+      local v = lazy(e.obj)
       if listing.matches(filter, v) then
-        entries[#entries + 1] = {key = e.key, obj = e.obj, item = v}
+        entries[#entries + 1] = {key = e.key, obj = e.obj, probe = v}
       end
     else
       entries[#entries + 1] = {key = e.key, obj = e.obj}
     end
   end
   local page, token = listing.page(entries, ctx.query, function(e, field)
-    e.item = e.item or view(e.obj)
-    return e.item[field]
+    e.probe = e.probe or lazy(e.obj)
+    return e.probe[field]
   end)
   local items = {}
-  for i, e in ipairs(page) do items[i] = e.item or view(e.obj) end
+  for i, e in ipairs(page) do items[i] = view(e.obj) end
   local id = self_link:match("/compute/v1/(.*)$")
   return {status = 200, body = {
     kind = kind, id = id, items = #items > 0 and items or nil,
@@ -147,7 +150,7 @@ local function list_response(ctx, kind, self_link, objs, view)
 end
 
 -- Aggregated list: entries keyed "zones/Z" + name, grouped per zone.
-local function aggregated_response(ctx, kind, field, self_link, m, per_zone, view)
+local function aggregated_response(ctx, kind, field, self_link, m, per_zone, view, lazy)
   local filter = listing.parse_filter(ctx.query.filter)
   local entries = {}
   for _, z in ipairs(m.zone_names) do
@@ -155,16 +158,16 @@ local function aggregated_response(ctx, kind, field, self_link, m, per_zone, vie
     for name, obj in pairs(per_zone(z)) do
       local e = {key = scope .. "/" .. name, scope = scope, obj = obj}
       if filter then
-        e.item = view(obj)
-        if listing.matches(filter, e.item) then entries[#entries + 1] = e end
+        e.probe = lazy(obj)
+        if listing.matches(filter, e.probe) then entries[#entries + 1] = e end
       else
         entries[#entries + 1] = e
       end
     end
   end
   local page, token = listing.page(entries, ctx.query, function(e, f)
-    e.item = e.item or view(e.obj)
-    return e.item[f]
+    e.probe = e.probe or lazy(e.obj)
+    return e.probe[f]
   end)
   local items = {}
   for _, e in ipairs(page) do
@@ -173,7 +176,7 @@ local function aggregated_response(ctx, kind, field, self_link, m, per_zone, vie
       bucket = {[field] = {}}
       items[e.scope] = bucket
     end
-    bucket[field][#bucket[field] + 1] = e.item or view(e.obj)
+    bucket[field][#bucket[field] + 1] = view(e.obj)
   end
   for _, z in ipairs(m.zone_names) do
     local scope = "zones/" .. z
@@ -248,14 +251,16 @@ end
 local function disks_list(ctx)
   local m, z = ctx.model, ctx.params.zone
   return list_response(ctx, "compute#diskList", m:link("zones", z, "disks"),
-                       keyed(m:zone_disks(z)), function(d) return m:disk_view(d) end)
+                       keyed(m:zone_disks(z)), function(d) return m:disk_view(d) end,
+                       function(d) return m:lazy_view("disk", d) end)
 end
 
 local function disks_aggregated(ctx)
   local m = ctx.model
   return aggregated_response(ctx, "compute#diskAggregatedList", "disks", m:link("aggregated", "disks"),
                              m, function(z) return m:zone_disks(z) end,
-                             function(d) return m:disk_view(d) end)
+                             function(d) return m:disk_view(d) end,
+                             function(d) return m:lazy_view("disk", d) end)
 end
 
 local function disks_get(ctx)
@@ -470,7 +475,7 @@ local function snapshot_disk(ctx, d, body, zonal)
     name = body.name, status = "CREATING", source_disk = {zone = d.zone, name = d.name},
     source_disk_id = d.id, disk_size_gb = d.size_gb, labels = labels,
     description = body.description, fingerprint = d.fingerprint,
-    storage_locations = body.storageLocations or {catalog.region_of(d.zone):match("^(%a+)") or "us"},
+    storage_locations = body.storageLocations or {catalog.multi_region(d.zone)},
     guest_os_features = d.guest_os_features, licenses = d.licenses, architecture = d.architecture,
   })
   d.snapshotting = (d.snapshotting or 0) + 1
@@ -519,7 +524,8 @@ end
 local function snapshots_list(ctx)
   local m = ctx.model
   return list_response(ctx, "compute#snapshotList", m:link("global", "snapshots"),
-                       keyed(m.snapshots), function(s) return m:snapshot_view(s) end)
+                       keyed(m.snapshots), function(s) return m:snapshot_view(s) end,
+                       function(s) return m:lazy_view("snapshot", s) end)
 end
 
 local function snapshots_get(ctx)
@@ -563,7 +569,8 @@ end
 local function instances_list(ctx)
   local m, z = ctx.model, ctx.params.zone
   return list_response(ctx, "compute#instanceList", m:link("zones", z, "instances"),
-                       keyed(m:zone_instances(z)), function(i) return m:instance_view(i) end)
+                       keyed(m:zone_instances(z)), function(i) return m:instance_view(i) end,
+                       function(i) return m:lazy_view("instance", i) end)
 end
 
 local function instances_aggregated(ctx)
@@ -571,7 +578,8 @@ local function instances_aggregated(ctx)
   return aggregated_response(ctx, "compute#instanceAggregatedList", "instances",
                              m:link("aggregated", "instances"), m,
                              function(z) return m:zone_instances(z) end,
-                             function(i) return m:instance_view(i) end)
+                             function(i) return m:instance_view(i) end,
+                             function(i) return m:lazy_view("instance", i) end)
 end
 
 local function instances_get(ctx)

@@ -133,13 +133,21 @@ function M.load(model, fl)
   for _, z in ipairs(fl.zones) do model:add_zone(z) end
   local default_zone = fl.default_zone or fl.zones[1] or "us-central1-a"
   local declared = {}
+  local function warn(fmt, ...)
+    io.stderr:write("pdlua-emu: fleet: ", string.format(fmt, ...), "\n")
+  end
   for _, e in ipairs(fl.disks) do
     json.clean(e)
+    if e.region and not e.zone then
+      warn("skipping regional disk '%s' (regional disks are not emulated)", tostring(e.name))
+      goto next_disk
+    end
     local z = zone_of(e, default_zone)
     local spec = disk_spec(e, "disks")
     if model:zone_disks(z)[spec.name] then fail("disk '%s' in zone %s is declared twice", spec.name, z) end
     model:add_disk(z, spec)
     declared[z .. "/" .. spec.name] = true
+    ::next_disk::
   end
   local seen_instances = {}
   for _, e in ipairs(fl.instances) do
@@ -154,7 +162,9 @@ function M.load(model, fl)
     if not mt then fail("instance '%s': unknown machine type '%s'", name, mt_name) end
     local attached, devices, boots = {}, {}, 0
     for i, a in ipairs(e.disks or {}) do
-      if a.type ~= "SCRATCH" then
+      if type(a.source) == "string" and a.source:find("/regions/", 1, true) then
+        warn("instance '%s': skipping regional disk %s", name, a.source)
+      elseif a.type ~= "SCRATCH" then
         local where = string.format("instance '%s' disk %d", name, i)
         local dname = tail(a.source) or a.name
         if not dname then fail("%s: needs a name or a source", where) end

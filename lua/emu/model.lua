@@ -638,4 +638,59 @@ function Model:machine_type_view(z, mt)
   }
 end
 
+------------------------------------------------------------------ lazy views
+
+-- Filters and orderBy read a few fields of every resource in a scope; with
+-- thousands of disks, building each full view would dominate. A lazy view
+-- computes a field on first read: cheap getters for the fields filters
+-- usually name, the full view for anything else.
+local cheap = {
+  disk = {
+    name = function(_, d) return d.name end,
+    status = function(_, d) return d.status end,
+    labels = function(_, d) return d.labels end,
+    sizeGb = function(_, d) return string.format("%d", d.size_gb) end,
+    id = function(_, d) return d.id end,
+    creationTimestamp = function(_, d) return d.created end,
+    description = function(_, d) return d.description end,
+    type = function(m, d) return m:link("zones", d.zone, "diskTypes", d.type) end,
+    zone = function(m, d) return m:link("zones", d.zone) end,
+  },
+  instance = {
+    name = function(_, i) return i.name end,
+    status = function(_, i) return i.status end,
+    labels = function(_, i) return i.labels end,
+    id = function(_, i) return i.id end,
+    creationTimestamp = function(_, i) return i.created end,
+    machineType = function(m, i) return m:link("zones", i.zone, "machineTypes", i.machine_type) end,
+    zone = function(m, i) return m:link("zones", i.zone) end,
+  },
+  snapshot = {
+    name = function(_, s) return s.name end,
+    status = function(_, s) return s.status end,
+    labels = function(_, s) return s.labels end,
+    id = function(_, s) return s.id end,
+    creationTimestamp = function(_, s) return s.created end,
+  },
+}
+local full = {disk = "disk_view", instance = "instance_view", snapshot = "snapshot_view"}
+
+--- A view of a disk, instance or snapshot whose fields are computed when
+-- first read (for filtering and sorting; never encoded).
+function Model:lazy_view(kind, obj)
+  local getters, view_fn, m, whole = cheap[kind], full[kind], self, nil
+  return setmetatable({}, {__index = function(t, k)
+    local g = getters[k]
+    local v
+    if g then
+      v = g(m, obj)
+    else
+      whole = whole or m[view_fn](m, obj)
+      v = whole[k]
+    end
+    rawset(t, k, v)
+    return v
+  end})
+end
+
 return M

@@ -13,6 +13,17 @@
 static _Atomic(pd_interrupt *) foreground;
 static atomic_int count;
 static _Atomic(pd_signal_hook) hook;
+static const char *progname = "pdlua";
+
+static void say(const char *what)
+{
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "\n%s: %s\n", progname, what);
+    if (n > 0) {
+        ssize_t w = write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+        (void)w;
+    }
+}
 
 static void *signal_thread(void *arg)
 {
@@ -28,23 +39,20 @@ static void *signal_thread(void *arg)
         }
         int n = atomic_fetch_add(&count, 1) + 1;
         if (n >= 2) {
-            static const char msg[] = "\npdlua: interrupted again, stopping now\n";
-            ssize_t w = write(2, msg, sizeof msg - 1);
-            (void)w;
+            say("interrupted again, stopping now");
             _exit(130);
         }
-        static const char msg[] =
-            "\npdlua: interrupted: stopping gracefully (again to stop at once)\n";
-        ssize_t w = write(2, msg, sizeof msg - 1);
-        (void)w;
+        say("interrupted: stopping gracefully (again to stop at once)");
         pd_interrupt *in = atomic_load(&foreground);
         pd_interrupt_cancel(in ? in : pd_interrupt_root());
     }
     return NULL;
 }
 
-int pd_signals_start(void)
+int pd_signals_start(const char *name)
 {
+    if (name)
+        progname = name;
     static sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);

@@ -73,7 +73,7 @@ static int setup(lua_State *L, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (pd_signals_start() != 0) {
+    if (pd_signals_start("pdlua-emu") != 0) {
         fprintf(stderr, "pdlua-emu: cannot start the signal thread\n");
         return 1;
     }

@@ -163,7 +163,7 @@ int main(int argc, char **argv)
         }
     }
 
-    if (pd_signals_start() != 0) {
+    if (pd_signals_start("pdlua") != 0) {
         fprintf(stderr, "pdlua: cannot start the signal thread\n");
         return 1;
     }
