@@ -1,8 +1,8 @@
 --- tasks.cleanup: finish a verified migration.
 --
--- Does: once every disk of the instance is verified, labels the original
--- pdlua-state=migrated (and pdlua-migrated-to=<new disk>), or deletes it
--- with --delete-original; deletes the snapshot unless --keep-snapshots.
+-- Does: once every disk of the instance is verified, deletes the snapshot
+-- unless --keep-snapshots, then labels the original pdlua-state=migrated
+-- (and pdlua-migrated-to=<new disk>), or deletes it with --delete-original.
 -- This step runs in a rollback group of its own: a migration that is done
 -- and verified is never undone because tidying up failed; the report says
 -- what is left instead.
@@ -28,6 +28,15 @@ end
 function M.run(r, item, t)
   local c = r.client
   local opts = r.plan.options
+  -- The snapshot goes first: the original's final label (or its deletion)
+  -- is what tells a later run, even one without the journal, that this
+  -- disk is done, so nothing may be left to do after it.
+  if not opts.keep_snapshots then
+    gce.mutate_gone_ok(c, c.snapshots, "delete", {
+      snapshot = item.snapshot_name,
+      requestId = r:request_id("cleanup/" .. item.key, "delete-snapshot", item.zone, item.name, t),
+    })
+  end
   if item.new_name ~= item.name then
     local fresh = r:fresh(item, t)
     local group = r:group(item.group)
@@ -62,12 +71,6 @@ function M.run(r, item, t)
         }, want, d.labelFingerprint)
       end
     end
-  end
-  if not opts.keep_snapshots then
-    gce.mutate_gone_ok(c, c.snapshots, "delete", {
-      snapshot = item.snapshot_name,
-      requestId = r:request_id("cleanup/" .. item.key, "delete-snapshot", item.zone, item.name, t),
-    })
   end
 end
 

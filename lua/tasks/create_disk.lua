@@ -38,12 +38,12 @@ function M.body(r, item)
   return body
 end
 
-local function insert(r, item, t, rid_attempt)
+local function insert(r, item, t)
   local c = r.client
   local op = gce.mutate(c, c.disks, "insert", {
     zone = item.zone, body = M.body(r, item),
     requestId = r:request_id(item.group, "create", item.zone, item.new_name,
-                             { attempt = rid_attempt or (t and t.attempt) or 1 }),
+                             t),
   })
   if op and op.targetId then r:fact(item.key, "new_disk_id", tostring(op.targetId)) end
 end
@@ -76,7 +76,7 @@ function M.run(r, item, t)
                item.new_name, item.zone, item.name)
     end
     if d and (d.status == "CREATING" or d.status == "RESTORING") then
-      local ok, err = pcall(insert, r, item, t, 1)
+      local ok, err = pcall(insert, r, item, t)
       if not ok and not gce.already_exists(err) then error(err, 0) end
       d = settle(r, item)
     end

@@ -5,7 +5,7 @@
 -- writes to, this runs only once the instance is stopped, so the snapshot
 -- holds every byte.
 -- Already done when: the snapshot exists, is pdlua's snapshot of this disk,
--- and is READY. One still being made is waited for (the same requestId
+-- and is READY; or the new disk already exists, made from it. One still being made is waited for (the same requestId
 -- gives back the operation that makes it); a FAILED one is replaced.
 -- Undo: delete the snapshot — but never while it is the only copy of the
 -- data (with --retain-name, once the original is deleted and not yet
@@ -27,12 +27,12 @@ local function record(r, item, s)
   if s.sourceDiskId then r:fact(item.key, "snapshot_source_disk_id", tostring(s.sourceDiskId)) end
 end
 
-local function create(r, item, t, rid_attempt)
+local function create(r, item, t)
   local c = r.client
   local op = gce.mutate(c, c.disks, "create_snapshot", {
     zone = item.zone, disk = item.name,
     requestId = r:request_id(item.group, "snapshot", item.zone, item.name,
-                             { attempt = rid_attempt or (t and t.attempt) or 1 }),
+                             t),
     body = {
       name = item.snapshot_name,
       labels = { [L.source_disk] = item.name, [L.target] = r.plan.target_type },
@@ -59,8 +59,18 @@ local function settle(r, item)
   end
 end
 
+-- Whether the new disk already exists, made from this snapshot: then an
+-- earlier run got past this step (and its cleanup may have deleted the
+-- snapshot already); there is nothing left to snapshot.
+local function replacement_done(r, item)
+  local d = gce.disk(r.client, item.zone, item.new_name)
+  return d ~= nil and gce.made_from(d, item.name) and d.status == "READY"
+    and naming.last(d.sourceSnapshot) == item.snapshot_name
+end
+
 function M.run(r, item, t)
   local c = r.client
+  if (item.new_exists or not r:fresh(item, t)) and replacement_done(r, item) then return end
   if r:fresh(item, t) and not item.snapshot_exists then
     local ok, err = pcall(create, r, item, t)
     if ok then return end
@@ -73,8 +83,9 @@ function M.run(r, item, t)
                item.snapshot_name, item.name)
     end
     if s and (s.status == "CREATING" or s.status == "UPLOADING") then
-      -- Join the operation an earlier run started with the first requestId.
-      local ok, err = pcall(create, r, item, t, 1)
+      -- Join the operation making it (the same requestId when its step was
+      -- in flight in a run that died), else wait for it to settle.
+      local ok, err = pcall(create, r, item, t)
       if not ok and not gce.already_exists(err) then error(err, 0) end
       s = settle(r, item)
     end

@@ -7,10 +7,26 @@
 -- Already done when: the instance is TERMINATED.
 -- Undo: start it again (it was running when the migration found it).
 local gce = require "pdlua.migrate.gce"
+local naming = require "pdlua.migrate.naming"
 
 local M = { step = "stop" }
 
 local DOWN = { TERMINATED = true, STOPPED = true }
+
+-- Whether an earlier run already swapped every disk of the instance (and
+-- changed its machine type): then there is nothing to stop it for.
+local function already_swapped(r, g, inst)
+  if g.target_machine_type and naming.last(inst.machineType) ~= g.target_machine_type then
+    return false
+  end
+  local detach = require "tasks.detach"
+  for _, key in ipairs(g.items) do
+    local item = r:item(key)
+    local a = gce.slot(inst, item.attachment.deviceName)
+    if not a or not detach.holds_new(r, item, a) then return false end
+  end
+  return true
+end
 
 function M.run(r, g, t)
   local c = r.client
@@ -18,6 +34,7 @@ function M.run(r, g, t)
     local inst = gce.instance(c, g.zone, g.instance)
     if not inst then gce.fail("notFound", "instance '%s' no longer exists", g.instance) end
     if DOWN[inst.status] then return end
+    if inst.status == "RUNNING" and already_swapped(r, g, inst) then return end
   end
   -- A stop already in flight (STOPPING) is joined: the same requestId gives
   -- back its operation; another stop of a stopping instance is harmless.

@@ -46,7 +46,11 @@ function M.check(r, item)
   end
   local s = gce.snapshot(c, item.snapshot_name)
   if not s then
-    bad("snapshot '%s' does not exist", item.snapshot_name)
+    -- Deleted by the cleanup of an earlier run, which only ran once this
+    -- check had passed: the new disk still names it as its source.
+    if naming.last(d.sourceSnapshot) ~= item.snapshot_name then
+      bad("snapshot '%s' does not exist", item.snapshot_name)
+    end
   else
     if s.sourceDiskId and tostring(s.sourceDiskId) ~= tostring(item.id) then
       bad("snapshot '%s' was made from disk id %s, not the original's %s", item.snapshot_name,

@@ -18,7 +18,6 @@ local function restore_or_raise(r, g)
   local failures = restore.group(r, g)
   if #failures > 0 then
     if r.journal then r.journal:write { type = "group", key = g.key, event = "restore_failed" } end
-    r.restore_failures[g.key] = (r.restore_failures[g.key] or 0) + 1
     error(pd.error { reason = "rollbackFailed", retryable = false,
                      message = table.concat(failures, "; ") }, 0)
   end

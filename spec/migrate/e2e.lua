@@ -69,6 +69,11 @@ function M.run(emu, extra, opts)
   local args = M.args(emu, (extra or "") .. (opts.text and "" or " --format json"), dir)
   local out, err, code = env.pdlua_run(args, { env = { GOOGLE_OAUTH_ACCESS_TOKEN = "test-token" },
                                                stdin = opts.stdin })
+  -- Under the sanitizer builds a report goes to stderr; the exit code of a
+  -- run expected to fail would hide it.
+  for _, pat in ipairs { "Sanitizer", "runtime error:", "LeakSanitizer" } do
+    assert(not err:find(pat, 1, true), "sanitizer report from pdlua migrate.lua:\n" .. err)
+  end
   local ok, rep = pcall(cjson.decode, out)
   return { code = code, out = out, err = err, report = ok and rep or nil, state_dir = dir }
 end

@@ -174,6 +174,11 @@ describe("migrate.lua against the emulator", function()
     res = e2e.run(emu, "--target-disk-type pd-ssd --disks small --dry-run", { text = true })
     assert.equal(0, res.code, res.err)
     assert.matches("small%-pdssd", res.out)
+    -- the task graph, for Graphviz
+    res = e2e.run(emu, "--target-disk-type pd-ssd --instances n2vm --dry-run --plan dot", { text = true })
+    assert.equal(0, res.code, res.err)
+    assert.matches("digraph", res.out)
+    assert.matches("stop:instance/us%-central1%-a/n2vm", res.out)
     for _, r in ipairs(emu:requests()) do
       assert.is_true(r.method == "GET", r.method .. " " .. r.path)
     end

@@ -72,6 +72,21 @@ describe("resilience", function()
     end
   end)
 
+  it("converges without its journal too, from the labels on the disks", function()
+    for _, at in ipairs { 30, 60, 100 } do
+      emu:load_fleet(e2e.fleet(FLEET))
+      local before = emu:state()
+      local dir = e2e.state_dir()
+      local p = e2e.spawn(emu, ARGS, dir)
+      e2e.wait_journal(dir, at, p.pid)
+      assert.is_true(e2e.kill(p.pid, "KILL"))
+      os.execute("rm -rf " .. dir)
+      local res = e2e.run(emu, ARGS)
+      assert.equal(0, res.code, ("killed at line %d: %s"):format(at, res.err))
+      invariants.check(before, emu:state(), { target_type = "pd-ssd", migrated = ALL })
+    end
+  end)
+
   it("converges after a kill -9 while a failed instance is being put back", function()
     emu:load_fleet(e2e.fleet(FLEET))
     local before = emu:state()

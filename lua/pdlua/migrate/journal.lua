@@ -82,8 +82,7 @@ function M.load(path)
   local f = io.open(path, "r")
   if not f then return nil, "no journal at " .. path end
   local st = { plan = nil, tasks = {}, facts = {}, items = {}, groups = {}, runs = 0,
-               finished = false, bad_lines = 0, failures = {}, rb_failures = {},
-               running_ops = {} }
+               finished = false, bad_lines = 0, running_ops = {} }
   local function group(k)
     local g = st.groups[k]
     if not g then
@@ -108,15 +107,7 @@ function M.load(path)
       end
     elseif rec.type == "task" then
       st.tasks[rec.id] = { state = rec.state, attempt = rec.attempt, group = rec.group,
-                           error = rec.error }
-      -- Attempts that ended badly: the next one must not reuse their
-      -- request ids (the API would hand back the failed operation).
-      if rec.state == "failed" or rec.state == "retrying" or rec.state == "timed_out"
-          or rec.state == "cancelled" then
-        st.failures[rec.id] = (st.failures[rec.id] or 0) + 1
-      elseif rec.state == "rollback_failed" then
-        st.rb_failures[rec.id] = (st.rb_failures[rec.id] or 0) + 1
-      end
+                           error = rec.error, nonce = rec.nonce }
     elseif rec.type == "fact" then
       st.facts[rec.key] = st.facts[rec.key] or {}
       st.facts[rec.key][rec.name] = rec.value
@@ -140,8 +131,6 @@ function M.load(path)
       elseif rec.event == "restored" then
         g.restored = true
         st.running_ops[rec.key] = nil
-      elseif rec.event == "restore_failed" then
-        g.restore_failures = (g.restore_failures or 0) + 1
       end
     end
   end

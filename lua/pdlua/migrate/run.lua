@@ -13,6 +13,22 @@ local plan_mod = require "pdlua.migrate.plan"
 local M = {}
 M.__index = M
 
+-- A run's nonce: part of every request id it makes, so that no run is
+-- ever handed back an operation of another, unrelated run (which the API
+-- would do for a repeated requestId, however stale — a "stop" that
+-- returns an old DONE operation while the instance runs would be a
+-- disaster). Only a step that was in flight when its run died is re-issued
+-- with that run's nonce, so that it joins its own operation.
+local function new_nonce()
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(8)
+  if f then f:close() end
+  if not bytes or #bytes < 8 then
+    bytes = string.pack(">d", os.time() + os.clock()) .. tostring({})
+  end
+  return (bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end)):sub(1, 16)
+end
+
 --- Creates a run.
 -- @tparam table p {client, plan, journal (optional), resumed (journal
 --   state from journal.load, optional), log (function, optional)}
@@ -20,21 +36,21 @@ function M.new(p)
   local r = setmetatable({
     client = p.client, plan = p.plan, journal = p.journal,
     by_key = plan_mod.index(p.plan), facts = {}, done = {}, generation = {},
-    prior_failures = {}, prior_rb_failures = {}, restore_failures = {}, running_ops = {},
+    in_flight = {}, running_ops = {}, task_group = {},
     resume = p.resumed ~= nil, log_fn = p.log, warnings = {},
-    started_at = {}, finished_at = {},
+    nonce = new_nonce(),
   }, M)
   local st = p.resumed
   if st then
     for k, f in pairs(st.facts or {}) do r.facts[k] = f end
-    r.prior_failures = st.failures or {}
     for k, ops in pairs(st.running_ops or {}) do r.running_ops[k] = ops end
-    r.prior_rb_failures = st.rb_failures or {}
-    r.restore_failures = {}
-    for k, g in pairs(st.groups or {}) do r.restore_failures[k] = g.restore_failures end
-    r.task_group = {}
     for id, t in pairs(st.tasks or {}) do
       if t.state == "succeeded" then r.done[id] = true end
+      -- In flight when its run died: re-issued as it was, to join its
+      -- operation.
+      if (t.state == "running" or t.state == "rolling_back") and t.nonce then
+        r.in_flight[id] = { nonce = t.nonce, attempt = t.attempt or 1 }
+      end
       r.task_group[id] = t.group
     end
     for k, g in pairs(st.groups or {}) do r.generation[k] = g.generation or 0 end
@@ -75,13 +91,16 @@ function M:already_done(id)
   return self.done[id] == true
 end
 
---- The requestId for a step: the same in every run of the same plan, new
--- when the group starts over or the engine retries the step.
--- @tparam table t the engine's task handle (t.attempt), or nil
+--- The requestId for a step: the same when the step is re-issued within
+-- its run (the client's HTTP retries) or joined after its run died; new
+-- for another run and for the engine's next attempt, which only follows a
+-- failure (check-before-act finds what a failed attempt may have left).
+-- @tparam table t the step's handle (M:handle), or nil
 function M:request_id(group_key, step, zone, resource, t)
   return naming.request_id {
     project = self.plan.project, zone = zone, resource = resource, step = step,
-    target = self.plan.target_type, generation = self.generation[group_key] or 0,
+    target = self.plan.target_type, generation = (t and t.nonce or self.nonce) .. "/" ..
+      tostring(self.generation[group_key] or 0),
     attempt = t and t.attempt or 1,
   }
 end
@@ -132,8 +151,9 @@ function M:add_task(wf, spec)
     weight = estimate.seconds(mod.step, subj and subj.size_gb),
     run = function(t)
       if r:already_done(id) then return end
-      r:task_state(id, "running", pg, { attempt = t.attempt })
-      local ok, err = pcall(mod.run, r, subj, r:handle(t, id, r.prior_failures))
+      local h = r:handle(t, id)
+      r:task_state(id, "running", pg, { attempt = h.attempt, nonce = h.nonce })
+      local ok, err = pcall(mod.run, r, subj, h)
       if ok then
         r:task_state(id, "succeeded", pg, { attempt = t.attempt })
         return
@@ -147,8 +167,9 @@ function M:add_task(wf, spec)
   }
   if mod.rollback then
     task.rollback = function(t)
-      r:task_state(id, "rolling_back", pg)
-      local ok, err = pcall(mod.rollback, r, subj, r:handle(t, id, r.prior_rb_failures))
+      local h = r:handle(t, id)
+      r:task_state(id, "rolling_back", pg, { attempt = h.attempt, nonce = h.nonce })
+      local ok, err = pcall(mod.rollback, r, subj, h)
       if not ok then
         local op = gce.take_waiting()
         if pd.is_error(err) and (err.reason == "cancelled" or err.reason == "timeout") then
@@ -167,19 +188,21 @@ function M:add_task(wf, spec)
   return id
 end
 
---- The handle a step sees: the engine's, with `attempt` counting the
--- attempts that failed in earlier runs too, so that request ids stay the
--- same for a step that was merely cut short (its operation is joined) and
--- change after a failure (the failed operation is not handed back).
-function M:handle(t, id, prior)
-  local n = (prior and prior[id]) or 0
-  return setmetatable({ attempt = ((t and t.attempt) or 1) + n, id = id }, { __index = t })
+--- The handle a step sees: the engine's, with the nonce and attempt its
+-- request ids are made of (those of the dead run for a step that was in
+-- flight in it).
+function M:handle(t, id)
+  local f = self.in_flight[id]
+  local h = { id = id, nonce = self.nonce, attempt = (t and t.attempt) or 1 }
+  if f and h.attempt == 1 then
+    h.nonce, h.attempt = f.nonce, f.attempt
+  end
+  return setmetatable(h, { __index = t })
 end
 
---- The handle of a group's restore sweep (same idea, per group).
+--- The handle of a group's restore sweep.
 function M:sweep_handle(g)
-  return { attempt = 100 + ((self.restore_failures and self.restore_failures[g.key]) or 0),
-           id = "restore:" .. g.key }
+  return { nonce = self.nonce, attempt = 100, id = "restore:" .. g.key }
 end
 
 --- Remembers (and journals) an operation a step left running when it was
