@@ -128,21 +128,36 @@ local function seconds(ts)
   return t + tonumber(ms) / 1000
 end
 
+-- Peak RSS: GNU time's figure when it is installed, else the last VmHWM
+-- (a high-water mark) read from /proc while the process ran.
+local have_time = os.execute("test -x /usr/bin/time") == true
+
 local function migrate(url, extra)
   local rss_file = dir .. "/rss"
   local cmd = table.concat({
-    "GOOGLE_OAUTH_ACCESS_TOKEN=bench /usr/bin/time -f %M -o", quote(rss_file), quote(pdlua),
+    "GOOGLE_OAUTH_ACCESS_TOKEN=bench", have_time and ("/usr/bin/time -f %M -o " .. quote(rss_file)) or "",
+    quote(pdlua),
     "migrate.lua --project bench-project --region us-central1 --target-disk-type pd-ssd --yes",
     "--quiet --format json --endpoint", url, "--state-dir", quote(dir .. "/runs-" .. tostring(os.time())),
     "--qps", opts.qps, "--max-parallel", opts.max_parallel, "--snapshot-parallel", opts.snapshots,
     "--create-parallel", opts.creates, "--power-parallel", opts.power, extra or "",
-    ">", quote(dir .. "/report.json"),
+    ">", quote(dir .. "/report.json"), "& echo $!",
   }, " ")
   local t0 = pd.now()
-  os.execute(cmd)
+  local p = io.popen(cmd, "r")
+  local pid = p:read("l")
+  p:close()
+  local hwm
+  while os.execute("kill -0 " .. pid .. " 2>/dev/null") == true do
+    -- With GNU time the pid is time's; its child is pdlua.
+    local status = read("/proc/" .. pid .. "/status") or ""
+    local kb = tonumber(status:match("VmHWM:%s*(%d+)"))
+    if not have_time and kb then hwm = kb end
+    pd.sleep(0.1)
+  end
   local wall = pd.now() - t0
   local rep = cjson.decode(read(dir .. "/report.json") or "{}")
-  local rss_kb = tonumber((read(rss_file) or ""):match("(%d+)%s*$"))
+  local rss_kb = have_time and tonumber((read(rss_file) or ""):match("(%d+)%s*$")) or hwm
   return rep, wall, rss_kb
 end
 

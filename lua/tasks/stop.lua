@@ -5,7 +5,8 @@
 -- crash-consistent: whatever it writes after the snapshot would be lost in
 -- the new disk. Stopped once, however many of its disks move.
 -- Already done when: the instance is TERMINATED.
--- Undo: start it again (it was running when the migration found it).
+-- Undo: start it again (it was running when the migration found it) —
+-- once every original disk is back at its device name, never before.
 local gce = require "pdlua.migrate.gce"
 local naming = require "pdlua.migrate.naming"
 
@@ -50,6 +51,17 @@ function M.rollback(r, g, t)
   local inst = gce.instance(c, g.zone, g.instance)
   if not inst then gce.fail("notFound", "instance '%s' no longer exists", g.instance) end
   if inst.status == "RUNNING" then return end
+  -- Never start it without its disks back where they were: an instance up
+  -- without its boot or data disk is worse than one left stopped.
+  local detach = require "tasks.detach"
+  for _, key in ipairs(g.items) do
+    local item = r:item(key)
+    local a = gce.slot(inst, item.attachment.deviceName)
+    if not a or not detach.holds_original(r, item, a) then
+      gce.fail("diskNotBack", "instance '%s' was left stopped: disk '%s' is not back at device '%s'",
+               g.instance, item.name, item.attachment.deviceName)
+    end
+  end
   if inst.status == "STOPPING" then
     gce.mutate(c, c.instances, "stop", {
       zone = g.zone, instance = g.instance,

@@ -56,11 +56,16 @@ function M.manual(r, step, subject)
               subject.from_type, q(subject.size_gb))
   elseif step == "detach" then
     local a = subject.attachment
-    return ("attach disk %s back to %s: gcloud compute instances attach-disk %s --zone %s --project %s --disk %s --device-name %s --mode %s%s%s; gcloud compute instances set-disk-auto-delete %s --zone %s --project %s --device-name %s --%sauto-delete")
+    local cmd = ("attach disk %s back to %s: gcloud compute instances attach-disk %s --zone %s --project %s --disk %s --device-name %s --mode %s%s%s")
       :format(subject.name, subject.instance, subject.instance, subject.zone, p, subject.name,
               a.deviceName, a.mode == "READ_ONLY" and "ro" or "rw", a.boot and " --boot" or "",
-              a.interface and (" --interface " .. a.interface:lower()) or "",
-              subject.instance, subject.zone, p, a.deviceName, a.autoDelete and "" or "no-")
+              a.interface and (" --interface " .. a.interface:lower()) or "")
+    if a.autoDelete then
+      -- attach-disk attaches without auto-delete; the original had it.
+      cmd = cmd .. ("; gcloud compute instances set-disk-auto-delete %s --zone %s --project %s --device-name %s --auto-delete")
+        :format(subject.instance, subject.zone, p, a.deviceName)
+    end
+    return cmd
   elseif step == "attach" then
     return ("detach the new disk from %s: gcloud compute instances detach-disk %s --zone %s --project %s --device-name %s")
       :format(subject.instance, subject.instance, subject.zone, p, subject.attachment.deviceName)

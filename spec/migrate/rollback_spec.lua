@@ -94,6 +94,34 @@ describe("rollback", function()
     end
   end)
 
+  it("says what to type when putting back fails, and finishes the job on the next run", function()
+    emu:load_fleet(e2e.fleet { instances = { { name = "vm", disks = { { name = "vm-boot", boot = true,
+                                                                        sizeGb = 20 } } } } })
+    local before = emu:state()
+    -- The new boot disk's attach fails, then so does every attempt to put
+    -- the original back.
+    emu:faults { once = {
+      once("instances.attachDisk", "vm"),
+      { method = "instances.attachDisk", name = "vm", action = "error", status = 400, reason = "invalid",
+        message = "injected", count = 5 },
+    } }
+    local dir = e2e.state_dir()
+    local res = e2e.run(emu, "--target-disk-type pd-ssd --yes", { state_dir = dir })
+    assert.equal(1, res.code, res.err)
+    e2e.expect_status(res, "failed", { "vm-boot" })
+    local e = e2e.entry(res.report, "vm-boot")
+    assert.matches("run the same command again", e.action, 1, true)
+    assert.matches("gcloud compute instances attach-disk vm --zone us-central1-a --project e2e-project --disk vm-boot --device-name vm-boot --mode rw --boot", e.action, 1, true)
+    assert.matches("gcloud compute instances start vm", e.action, 1, true)
+    -- Left stopped rather than started without its boot disk.
+    assert.equal("TERMINATED", emu:find("instances", "vm").status)
+    emu:faults {}
+    res = e2e.run(emu, "--target-disk-type pd-ssd --yes", { state_dir = dir })
+    assert.equal(1, res.code, res.err)
+    e2e.expect_status(res, "rolled_back", { "vm-boot" })
+    invariants.check(before, emu:state(), { target_type = "pd-ssd", migrated = {} })
+  end)
+
   it("puts back an unattached disk whose create fails, and an unattached disk alone", function()
     emu:load_fleet(e2e.fleet { disks = { { name = "u1" }, { name = "u2" } } })
     local before = emu:state()

@@ -124,8 +124,17 @@ function M.text(rep)
     end
   end
   local notes = {}
+  -- A disk that shares its instance's outcome points to it rather than
+  -- repeating the same error and commands.
+  local by_instance = {}
+  for _, i in ipairs(rep.instances or {}) do by_instance[i.zone .. "/" .. i.name] = i end
   for _, d in ipairs(rep.disks) do
-    if d.status == "failed" or d.status == "rolled_back" or (d.status == "skipped" and d.refused) then
+    local inst = d.instance and by_instance[d.zone .. "/" .. d.instance]
+    if (d.status == "failed" or d.status == "rolled_back") and inst and inst.status == d.status
+        and inst.error == d.error and inst.action == d.action then
+      notes[#notes + 1] = ("  %s (%s): with instance %s, below"):format(d.name, STATUS_TEXT[d.status],
+                                                                       d.instance)
+    elseif d.status == "failed" or d.status == "rolled_back" or (d.status == "skipped" and d.refused) then
       notes[#notes + 1] = ("  %s (%s): %s"):format(d.name, STATUS_TEXT[d.status], d.error or "")
       if d.action then notes[#notes + 1] = "    to do: " .. d.action end
     end
