@@ -129,7 +129,7 @@ function App:compute(method, rest, query, headers, body, info)
   local sub = table.move(segs, 3, #segs, 1, {})
   local route, params = compute.match(method, sub)
   info.api = route and route.api
-  local user = self.auth:check(headers)
+  local user = self.auth:check(headers, info.api)
   if not route then
     if params == "method" then errors.raise(405, "httpMethodNotAllowed", "Method " .. method .. " not allowed.") end
     errors.raise(404, "notFound", "The requested URL /compute/v1/" .. rest .. " was not found on this server.")
@@ -149,8 +149,10 @@ function App:compute(method, rest, query, headers, body, info)
   ctx.current_model = function() return self.model end
   m:settle()
   local pn = m.project_number
-  self.quota:charge(route.writes and "write" or "read", m.now, pn)
-  local resp = compute.run(ctx, function() self.quota:admit_operation(m.active_ops, pn) end)
+  -- zonal methods count against their region's quotas, the others globally
+  local loc = params.zone and m.zones[params.zone] and m:op_location(params.zone) or "global"
+  self.quota:charge(route.writes and "write" or "read", m.now, pn, loc)
+  local resp = compute.run(ctx, function() self.quota:admit_operation(m:active_at(loc), pn, loc) end)
   if fx.drop then
     info.fault = "drop_response"
     resp.action = "reset"
@@ -239,7 +241,8 @@ function App:admin(method, rest, query, body)
   local function ok(b) return {status = 200, body = b} end
   if rest == "state" and method == "GET" then return ok(self:state()) end
   if rest == "health" and method == "GET" then
-    return ok({ok = true, project = self.model.project, port = self.port, base = self.base,
+    return ok({ok = true, project = self.model.project, project_number = self.model.project_number,
+               port = self.port, base = self.base,
                seed = self.seed, latency_scale = self.scale,
                in_flight = self.in_flight - 1, max_in_flight = self.max_in_flight})
   end

@@ -104,9 +104,22 @@ local function www_authenticate(err)
   return {["WWW-Authenticate"] = h}
 end
 
---- Checks a Compute API request's credentials. Returns the principal
--- (an e-mail) or raises 401 with the real body.
-function Auth:check(headers)
+-- "disks.get" -> "compute.v1.DisksService.Get", the method name the
+-- front end puts in ErrorInfo metadata (as in "compute.v1.RegionsService.List").
+local function rpc_method(api)
+  local res, meth = (api or ""):match("^(%w+)%.(%w+)$")
+  if not res then return nil end
+  return "compute.v1." .. res:sub(1, 1):upper() .. res:sub(2) .. "Service." ..
+         meth:sub(1, 1):upper() .. meth:sub(2)
+end
+
+--- Checks a Compute API request's credentials (`api`: the method called,
+-- for the error details). Returns the principal (an e-mail) or raises 401
+-- with the real body: reason "required" with item message "Login
+-- Required." and an ErrorInfo CREDENTIALS_MISSING when there is no token;
+-- reason "authError" with item message "Invalid Credentials" when the
+-- token is not accepted.
+function Auth:check(headers, api)
   local h = headers.authorization or ""
   local token = h:match("^[Bb][Ee][Aa][Rr][Ee][Rr]%s+(%S+)%s*$")
   if not token then
@@ -114,8 +127,11 @@ function Auth:check(headers)
       "Request is missing required authentication credential. Expected OAuth 2 access token, " ..
       "login cookie or other valid authentication credential. See " ..
       "https://developers.google.com/identity/sign-in/web/devconsole-project.",
-      {location = "Authorization", locationType = "header", status = "UNAUTHENTICATED",
-       headers = www_authenticate()})
+      {item_message = "Login Required.", location = "Authorization", locationType = "header",
+       status = "UNAUTHENTICATED", headers = www_authenticate(),
+       details = {{["@type"] = "type.googleapis.com/google.rpc.ErrorInfo",
+                   reason = "CREDENTIALS_MISSING", domain = "googleapis.com",
+                   metadata = {service = "compute.googleapis.com", method = rpc_method(api)}}}})
   end
   local t = self.tokens[token]
   if t and t.expires > core.now() then return t.principal end
@@ -124,8 +140,8 @@ function Auth:check(headers)
       "Request had invalid authentication credentials. Expected OAuth 2 access token, login " ..
       "cookie or other valid authentication credential. See " ..
       "https://developers.google.com/identity/sign-in/web/devconsole-project.",
-      {location = "Authorization", locationType = "header", status = "UNAUTHENTICATED",
-       headers = www_authenticate("invalid_token")})
+      {item_message = "Invalid Credentials", location = "Authorization", locationType = "header",
+       status = "UNAUTHENTICATED", headers = www_authenticate("invalid_token")})
   end
   return (t and t.principal) or "user@example.com"
 end

@@ -33,22 +33,35 @@ local function check_name(field, s)
   end
 end
 
+-- Label keys and values: lowercase letters, digits, "_" and "-", and
+-- international (non-ASCII, UTF-8) characters; at most 63 characters; a
+-- key starts with a lowercase or international letter. Messages are the
+-- API's, which name the whole map's field with the value ''.
+local function label_chars_ok(s, key)
+  if type(s) ~= "string" then return false end
+  local n = utf8.len(s)
+  if not n or n > 63 or (key and n == 0) then return false end
+  if key and not s:match("^[a-z\128-\255]") then return false end
+  return s:match("^[a-z0-9_%-\128-\255]*$") ~= nil
+end
+
 local function check_labels(field, labels)
   if labels == nil then return {} end
   if type(labels) ~= "table" then errors.invalid(field, tostring(labels), "Labels must be a map.") end
   local n = 0
   for k, v in pairs(labels) do
     n = n + 1
-    if type(k) ~= "string" or not k:match("^[a-z][a-z0-9_-]*$") or #k > 63 then
+    if not label_chars_ok(k, true) then
       errors.invalid(field, "", string.format("Label key '%s' violates format constraints. The key " ..
         "must start with a lowercase character, can only contain lowercase letters, numeric " ..
-        "characters, underscores and dashes. The key can be at most 63 characters long.",
-        tostring(k)))
+        "characters, underscores and dashes. The key can be at most 63 characters long. " ..
+        "International characters are allowed.", tostring(k)))
     end
-    if type(v) ~= "string" or not v:match("^[a-z0-9_-]*$") or #v > 63 then
+    if not label_chars_ok(v, false) then
       errors.invalid(field, "", string.format("Label value '%s' violates format constraints. The " ..
         "value can only contain lowercase letters, numeric characters, underscores and dashes. " ..
-        "The value can be at most 63 characters long.", tostring(v)))
+        "The value can be at most 63 characters long. International characters are allowed.",
+        tostring(v)))
     end
   end
   if n > 64 then errors.invalid(field, "", "Resource can have at most 64 labels.") end
@@ -372,7 +385,7 @@ local function disks_insert(ctx)
   end
   if snap and size < snap.disk_size_gb then
     errors.invalid("resource.sizeGb", size, string.format(
-      "Requested disk size cannot be smaller than the snapshot size (%d GB).", snap.disk_size_gb))
+      "Requested disk size cannot be smaller than the snapshot size (%d GB)", snap.disk_size_gb))
   end
   if size < dt.min or size > dt.max then
     errors.invalid("resource.sizeGb", size, string.format(
@@ -435,10 +448,10 @@ end
 
 -- setLabels for any resource with labels/label_fp; the change is visible at
 -- once (the real API applies label changes within the request).
-local function set_labels(ctx, res, scope, target_link, field)
+local function set_labels(ctx, res, scope, target_link)
   local m = ctx.model
   local body = ctx_body(ctx)
-  local labels = check_labels(field .. ".labels", body.labels)
+  local labels = check_labels("labels", body.labels)
   if body.labelFingerprint ~= res.label_fp then
     errors.condition_not_met("Labels fingerprint either invalid or resource labels have changed")
   end
@@ -460,7 +473,7 @@ end
 local function disks_set_labels(ctx)
   local m, zone = ctx.model, ctx.params.zone
   local d = get_disk(m, zone, ctx.params.disk)
-  return set_labels(ctx, d, zone, m:link("zones", zone, "disks", d.name), "zoneSetLabelsRequest")
+  return set_labels(ctx, d, zone, m:link("zones", zone, "disks", d.name))
 end
 
 -- Takes a snapshot of disk d. zonal: disks.createSnapshot (a zonal
@@ -479,11 +492,14 @@ local function snapshot_disk(ctx, d, body, zonal)
     guest_os_features = d.guest_os_features, licenses = d.licenses, architecture = d.architecture,
   })
   d.snapshotting = (d.snapshotting or 0) + 1
+  d.snapshots_creating = d.snapshots_creating or {}
+  d.snapshots_creating[s.name] = true
   local creating = true
   local function end_creating()
     if creating then
       creating = false
       d.snapshotting = d.snapshotting - 1
+      d.snapshots_creating[s.name] = nil
     end
   end
   local snaps = m.snapshots
@@ -561,7 +577,7 @@ end
 local function snapshots_set_labels(ctx)
   local m = ctx.model
   local s = get_snapshot(m, ctx.params.snapshot)
-  return set_labels(ctx, s, nil, m:link("global", "snapshots", s.name), "globalSetLabelsRequest")
+  return set_labels(ctx, s, nil, m:link("global", "snapshots", s.name))
 end
 
 ------------------------------------------------------------------ instances
@@ -621,6 +637,18 @@ end
 local function instances_start(ctx)
   local m = ctx.model
   local inst = get_instance(m, ctx.params.zone, ctx.params.instance)
+  -- a snapshot of the boot disk being taken keeps the instance from
+  -- starting (Compute Engine's VM start-up troubleshooting guide quotes
+  -- "The instance resource '...' is already being used by
+  -- 'projects/.../global/snapshots/...'")
+  for _, a in ipairs(inst.attached) do
+    local d = a.boot and m:zone_disks(inst.zone)[a.disk]
+    local snap = d and d.snapshots_creating and next(d.snapshots_creating)
+    if snap and inst.status == "TERMINATED" then
+      errors.in_use("instance", m:path("zones", inst.zone, "instances", inst.name),
+                    m:path("global", "snapshots", snap))
+    end
+  end
   local idle = inst.status == "RUNNING" and (inst.serial.busy_until or 0) <= m.now
   local state = {}
   local op = m:new_op(op_spec(ctx, {
@@ -662,22 +690,28 @@ local function instances_attach_disk(ctx)
   if d.status ~= "READY" then errors.not_ready(dpath) end
   local mode = body.mode or "READ_WRITE"
   if mode ~= "READ_WRITE" and mode ~= "READ_ONLY" then errors.invalid("resource.mode", mode) end
+  -- A disk already attached to this instance, being attached anywhere, or
+  -- attached elsewhere unless both sides are READ_ONLY: the real API
+  -- accepts the request and the operation fails with
+  -- RESOURCE_IN_USE_BY_ANOTHER_RESOURCE (httpErrorStatusCode 400).
+  local holder
   for _, u in ipairs(d.users) do
-    if u == inst.name then errors.in_use("disk", dpath, ipath) end
+    if u == inst.name then holder = inst.name end
   end
-  if d.pending_attach then
-    errors.in_use("disk", dpath, m:path("zones", d.zone, "instances", d.pending_attach))
-  end
-  if #d.users > 0 then
+  if not holder and d.pending_attach then holder = d.pending_attach end
+  if not holder and #d.users > 0 then
     local shared = mode == "READ_ONLY"
-    local other = m:zone_instances(d.zone)[d.users[1]]
     for _, u in ipairs(d.users) do
       local oi = m:zone_instances(d.zone)[u]
       for _, a in ipairs(oi and oi.attached or {}) do
         if a.disk == d.name and a.mode ~= "READ_ONLY" then shared = false end
       end
     end
-    if not shared then errors.in_use("disk", dpath, m:path("zones", d.zone, "instances", other.name)) end
+    if not shared then holder = d.users[1] end
+  end
+  local dt = catalog.disk_types[d.type]
+  if mode == "READ_ONLY" and dt and dt.hyperdisk then
+    errors.bad_request(string.format("%s disk type cannot be attached in read-only mode.", d.type))
   end
   local dev = body.deviceName
   if dev ~= nil then
@@ -699,6 +733,11 @@ local function instances_attach_disk(ctx)
   local bad = catalog.incompatibility(d.type, inst.machine_type, boot)
   if bad then errors.bad_request(bad) end
   local fail = ctx.fail_op
+  if not fail and holder then
+    fail = {code = "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE", http = 400, message = string.format(
+      "The disk resource '%s' is already being used by '%s'", dpath,
+      m:path("zones", d.zone, "instances", holder))}
+  end
   local count = #inst.attached
   for _ in pairs(inst.pending_attach) do count = count + 1 end
   if not fail and count >= catalog.max_disks(inst.machine_type) then
@@ -706,15 +745,18 @@ local function instances_attach_disk(ctx)
       "Exceeded limit 'MAX_DISKS' on resource '%s'. Limit: %d", inst.name,
       catalog.max_disks(inst.machine_type))}
   end
+  -- an attachment that will fail reserves neither the device name nor the disk
   local key = dev or ("#" .. d.name)
-  local pending = {disk = d.name, boot = boot}
-  inst.pending_attach[key] = pending
-  d.pending_attach = inst.name
+  if not holder then
+    inst.pending_attach[key] = {disk = d.name, boot = boot}
+    d.pending_attach = inst.name
+  end
   local iface = body.interface
   local op = m:new_op(op_spec(ctx, {
     scope = inst.zone, type = "attachDisk", target_link = instance_link(m, inst),
     target_id = inst.id, serial = inst.serial,
     on_done = function(t, failed)
+      if holder then return end
       inst.pending_attach[key] = nil
       if d.pending_attach == inst.name then d.pending_attach = nil end
       if failed or m:zone_disks(d.zone)[d.name] ~= d then return end
@@ -789,7 +831,7 @@ local function instances_set_machine_type(ctx)
       "Machine type with name '%s' does not exist in zone '%s'.", segs[4], inst.zone))
   end
   if inst.status ~= "TERMINATED" then
-    errors.invalid_usage("Instance is starting or running. To change the machine type, the instance must be stopped.")
+    errors.invalid_usage("Instance is starting or running.")
   end
   for _, a in ipairs(inst.attached) do
     local d = m:zone_disks(inst.zone)[a.disk]
@@ -809,7 +851,7 @@ end
 local function instances_set_labels(ctx)
   local m = ctx.model
   local inst = get_instance(m, ctx.params.zone, ctx.params.instance)
-  return set_labels(ctx, inst, inst.zone, instance_link(m, inst), "instancesSetLabelsRequest")
+  return set_labels(ctx, inst, inst.zone, instance_link(m, inst))
 end
 
 ------------------------------------------------------------------ operations

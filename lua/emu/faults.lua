@@ -24,8 +24,10 @@ local ACTIONS = {error = true, reset = true, hang = true, drop_response = true, 
 --- Default operation error codes per operation type.
 M.default_op_error = {
   insert = {code = "ZONE_RESOURCE_POOL_EXHAUSTED", http = 503,
-            message = "The zone does not have enough resources available to fulfill the request. " ..
-                      "Try a different zone, or try again later."},
+            -- the real text, two spaces included; "{zone}" becomes the
+            -- operation's zone ("projects/p/zones/z")
+            message = "The zone '{zone}' does not have enough resources available to fulfill " ..
+                      "the request.  Try a different zone, or try again later."},
   ["*"] = {code = "INTERNAL_ERROR", http = 500,
            message = "Internal error. Please try again or contact Google Support."},
 }

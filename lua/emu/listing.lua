@@ -17,6 +17,7 @@
 local emu = require "pdlua.emu.core"
 local json = require "emu.json"
 local errors = require "emu.errors"
+local timefmt = require "emu.timefmt"
 
 local M = {}
 
@@ -350,7 +351,16 @@ function M.page(entries, query, value_of)
   local ord = M.order(query)
   local max = M.max_results(query)
   for _, e in ipairs(entries) do
-    e.v = ord.field == "name" and e.key or tostring(value_of(e, ord.field) or "")
+    if ord.field == "name" then
+      e.v = e.key
+    else
+      -- timestamps carry offsets (-07:00 in summer, -08:00 in winter, any
+      -- in loaded fleets): compare the instants, as fixed-width text so
+      -- page tokens keep working
+      local raw = tostring(value_of(e, ord.field) or "")
+      local t = timefmt.parse(raw)
+      e.v = t and string.format("%017.3f", t) or raw
+    end
   end
   local desc = ord.desc
   table.sort(entries, function(a, b)

@@ -18,6 +18,7 @@ local core = require "pdlua.core"
 local emu = require "pdlua.emu.core"
 local rand = require "emu.rand"
 local catalog = require "emu.catalog"
+local timefmt = require "emu.timefmt"
 
 local M = {}
 local Model = {}
@@ -43,6 +44,7 @@ function M.new(opts)
   m.op_list = {}
   m.by_request_id = {}
   m.active_ops = 0
+  m.active_by_location = {}   -- "global" or a region -> operations in flight
   m.ids = {}
   m.heap, m.seq = {}, 0
   m.counter = 0
@@ -116,12 +118,9 @@ function Model:next_event()
   return self.heap[1] and self.heap[1].t
 end
 
---- RFC 3339 timestamp (UTC, milliseconds) of a monotonic instant.
+--- RFC 3339 timestamp (Pacific time, milliseconds) of a monotonic instant.
 function Model:timestamp(mono)
-  local wall = self.wall0 + ((mono or self.now) - self.mono0)
-  local s = math.floor(wall)
-  local ms = math.floor((wall - s) * 1000)
-  return os.date("!%Y-%m-%dT%H:%M:%S", s) .. string.format(".%03d-00:00", ms)
+  return timefmt.format(self.wall0 + ((mono or self.now) - self.mono0))
 end
 
 ------------------------------------------------------------------ names and ids
@@ -144,8 +143,14 @@ function Model:stable_id(s)
   return string.format("%d", 1000000000000000000 + n % 8000000000000000000)
 end
 
---- The API's label fingerprint: base64 of a hash of the sorted labels.
+-- The fingerprint the API gives a resource without labels (seen on every
+-- unlabelled resource in real responses).
+M.EMPTY_LABEL_FINGERPRINT = "42WmSpB8rSM="
+
+--- The API's label fingerprint: base64 of 8 bytes; "42WmSpB8rSM=" for no
+-- labels, else a hash of the sorted labels.
 function Model:label_fingerprint(labels)
+  if not labels or next(labels) == nil then return M.EMPTY_LABEL_FINGERPRINT end
   local keys = {}
   for k in pairs(labels or {}) do keys[#keys + 1] = k end
   table.sort(keys)
@@ -239,6 +244,10 @@ function Model:new_op(spec)
   if spec.serial then spec.serial.busy_until = done end
   local fail = spec.fail
   if fail == nil and self.decide_failure then fail = self.decide_failure(spec.type, spec.names or {}) end
+  if fail and fail.message and fail.message:find("{zone}", 1, true) then
+    local where = spec.scope and self:path("zones", spec.scope) or self:path("global")
+    fail = {code = fail.code, http = fail.http, message = fail.message:gsub("{zone}", where)}
+  end
   local op = {
     name = string.format("operation-%d-%s-%s-%s", math.floor((self.wall0 + now - self.mono0) * 1000),
                          self.rng:hex(13), self.rng:hex(8), self.rng:hex(8)),
@@ -252,6 +261,8 @@ function Model:new_op(spec)
   self.ops[scope][op.name] = op
   self.op_list[#self.op_list + 1] = op
   self.active_ops = self.active_ops + 1
+  local loc = self:op_location(spec.scope)
+  self.active_by_location[loc] = (self.active_by_location[loc] or 0) + 1
   self:at(start, function(t)
     op.status = "RUNNING"
     if spec.on_start then spec.on_start(t) end
@@ -259,9 +270,22 @@ function Model:new_op(spec)
   self:at(done, function(t)
     op.status = "DONE"
     self.active_ops = self.active_ops - 1
+    self.active_by_location[loc] = self.active_by_location[loc] - 1
     if spec.on_done then spec.on_done(t, op.fail ~= nil) end
   end)
   return op
+end
+
+--- Where an operation counts for quotas: the region of its zone, or
+-- "global".
+function Model:op_location(scope)
+  if scope == nil or scope == "global" then return "global" end
+  return catalog.region_of(scope)
+end
+
+--- Operations in flight at a location ("global" or a region).
+function Model:active_at(location)
+  return self.active_by_location[location] or 0
 end
 
 --- An operation by scope ("global" or a zone) and name, or nil.
@@ -353,6 +377,9 @@ function Model:add_instance(zone, spec)
   for _, a in ipairs(spec.attached or {}) do
     local d = self:zone_disks(zone)[a.disk]
     self:attach(inst, d, a)
+    -- a real disk that is attached has a lastAttachTimestamp (for a boot
+    -- disk, moments after its creation); fleets rarely say when
+    d.last_attach = d.last_attach or d.created
   end
   return inst
 end
@@ -487,7 +514,11 @@ function Model:disk_view(d)
   if d.iops then v.provisionedIops = string.format("%d", d.iops) end
   if d.tput then v.provisionedThroughput = string.format("%d", d.tput) end
   local dt = catalog.disk_types[d.type]
-  if dt and dt.hyperdisk then v.accessMode = "READ_WRITE_SINGLE" end
+  if dt and dt.hyperdisk then
+    v.accessMode = "READ_WRITE_SINGLE"
+    v.enableConfidentialCompute = false
+  end
+  v.satisfiesPzi = false
   return v
 end
 
@@ -511,7 +542,12 @@ function Model:snapshot_view(s)
     v.sourceDisk = self:link("zones", s.source_disk.zone, "disks", s.source_disk.name)
     v.sourceDiskId = s.source_disk_id
   end
-  if ready then v.creationSizeBytes = v.storageBytes end
+  if ready then
+    v.creationSizeBytes = v.storageBytes
+    -- what a restore reads back: the stored bytes plus a little overhead
+    v.downloadBytes = string.format("%d", (s.storage_bytes or 0) + 796 + (s.storage_bytes or 0) // 125000)
+  end
+  v.enableConfidentialCompute = false
   return v
 end
 

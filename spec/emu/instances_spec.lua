@@ -133,7 +133,11 @@ describe("emulated instances", function()
     local status, b = post("web-1", "detachDisk", nil, {deviceName = "web-1"})
     assert.equal(400, status)
     assert.equal("invalidResourceUsage", reason(b))
-    assert.equal("To detach the boot disk, the instance must be in TERMINATED state.", b.error.message)
+    -- the real message wraps the reason (litmuschaos/chaos-charts#562,
+    -- GoogleCloudPlatform/cluster-toolkit#1366)
+    assert.equal("Invalid resource usage: 'To detach the boot disk, the instance must be in TERMINATED state.'.",
+                 b.error.message)
+    assert.equal(b.error.message, b.error.errors[1].message)
   end)
 
   it("swaps a boot disk on a stopped instance", function()
@@ -165,17 +169,52 @@ describe("emulated instances", function()
     assert.matches("device name 'data'", b.error.message)
   end)
 
-  it("refuses a disk attached read-write elsewhere, allows read-only sharing", function()
-    local status, b = post("web-3", "attachDisk", {source = "zones/" .. Z .. "/disks/web-1-data"})
-    assert.equal(400, status)
-    assert.equal("resourceInUseByAnotherResource", reason(b))
-    assert.matches("already being used by 'projects/demo%-project/zones/us%-central1%-a/instances/web%-1'",
-                   b.error.message)
+  it("fails the attach operation of a disk in use read-write elsewhere, allows read-only sharing", function()
+    -- The request is accepted; the operation fails, as GKE's attach errors
+    -- show ("googleapi: Error 400: RESOURCE_IN_USE_BY_ANOTHER_RESOURCE - The
+    -- disk resource '...' is already being used by '...'") and
+    -- cloudfoundry/bosh-google-cpi-release#280 ("Google Operation ...
+    -- finished with an error: The disk resource ... is already being used by").
+    local status, op = post("web-3", "attachDisk", {source = "zones/" .. Z .. "/disks/web-1-data"})
+    assert.equal(200, status)
+    op = emu:wait(op)
+    assert.equal("DONE", op.status)
+    assert.equal(400, op.httpErrorStatusCode)
+    assert.equal("BAD REQUEST", op.httpErrorMessage)
+    assert.equal("RESOURCE_IN_USE_BY_ANOTHER_RESOURCE", op.error.errors[1].code)
+    assert.equal("The disk resource 'projects/demo-project/zones/us-central1-a/disks/web-1-data' is already " ..
+                 "being used by 'projects/demo-project/zones/us-central1-a/instances/web-1'",
+                 op.error.errors[1].message)
+    for _, a in ipairs(inst("web-3").disks) do assert.not_matches("/disks/web%-1%-data$", a.source) end
+    -- attaching again to the instance that holds it fails the same way
+    _, op = post("web-1", "attachDisk", {source = "zones/" .. Z .. "/disks/web-1-data", deviceName = "again"})
+    op = emu:wait(op)
+    assert.equal("RESOURCE_IN_USE_BY_ANOTHER_RESOURCE", op.error.errors[1].code)
     local _, shared = emu:api("GET", "zones/" .. Z .. "/disks/shared-assets")
     assert.equal(2, #shared.users)
     run("bastion-1", "attachDisk", {source = "zones/" .. Z .. "/disks/shared-assets", mode = "READ_ONLY"})
     _, shared = emu:api("GET", "zones/" .. Z .. "/disks/shared-assets")
     assert.equal(3, #shared.users)
+  end)
+
+  it("fails the second of two attaches of one disk made at once", function()
+    local _, op1 = post("web-3", "attachDisk", {source = "zones/" .. Z .. "/disks/orphan-1"})
+    local _, op2 = post("web-1", "attachDisk", {source = "zones/" .. Z .. "/disks/orphan-1"})
+    op1, op2 = emu:wait(op1), emu:wait(op2)
+    assert.is_nil(op1.error)
+    assert.equal("RESOURCE_IN_USE_BY_ANOTHER_RESOURCE", op2.error.errors[1].code)
+    assert.matches("used by 'projects/demo%-project/zones/us%-central1%-a/instances/web%-3'$",
+                   op2.error.errors[1].message)
+  end)
+
+  it("refuses a Hyperdisk attached read-only with badRequest", function()
+    -- google/cloud-forensics-utils#530: "hyperdisk-balanced disk type cannot
+    -- be attached in read-only mode." (reason badRequest)
+    local status, b = post("batch-1", "attachDisk", {source = "zones/" .. Z .. "/disks/ml-dataset",
+                                                     mode = "READ_ONLY"})
+    assert.equal(400, status)
+    assert.equal("badRequest", reason(b))
+    assert.equal("hyperdisk-balanced disk type cannot be attached in read-only mode.", b.error.message)
   end)
 
   it("refuses a disk from another zone, a missing disk and a missing source", function()
@@ -226,6 +265,9 @@ describe("emulated instances", function()
     local status, b = post("web-1", "setMachineType", {machineType = "zones/" .. Z .. "/machineTypes/n2-standard-4"})
     assert.equal(400, status)
     assert.equal("invalidResourceUsage", reason(b))
+    -- the reason text clients match ("Instance is starting or running.",
+    -- googleapis/google-cloud-node's VM.resize), in the invalidResourceUsage wrapper
+    assert.equal("Invalid resource usage: 'Instance is starting or running.'.", b.error.message)
     run("web-5", "setMachineType", {machineType = "zones/us-central1-a/machineTypes/n2-standard-4"})
     assert.matches("/n2%-standard%-4$", inst("web-5").machineType)
     status, b = post("web-5", "setMachineType", {machineType = "zones/" .. Z .. "/machineTypes/n4-standard-4"})

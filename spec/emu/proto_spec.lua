@@ -239,7 +239,9 @@ describe("emulator output against compute.proto", function()
                         "Operation.targetId", "Operation.progress", "Operation.startTime", "Operation.endTime",
                         "DiskAggregatedList.items", "DisksScopedList.warning", "Warning.data", "Data.key",
                         "DiskList.nextPageToken", "MachineType.guestCpus", "MachineType.maximumPersistentDisksSizeGb",
-                        "DiskType.defaultDiskSizeGb", "Zone.availableCpuPlatforms", "InstancesScopedList.instances"} do
+                        "DiskType.defaultDiskSizeGb", "Zone.availableCpuPlatforms", "InstancesScopedList.instances",
+                        "Disk.satisfiesPzi", "Disk.enableConfidentialCompute", "Snapshot.downloadBytes",
+                        "Snapshot.creationSizeBytes", "Snapshot.enableConfidentialCompute"} do
       assert.truthy(seen[f], f .. " was not checked")
     end
   end)

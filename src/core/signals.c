@@ -10,7 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static _Atomic(pd_interrupt *) foreground;
+/* The foreground interrupt is cancelled under fg_mu, so once
+ * pd_signals_set_foreground() returns, no cancel of the old one is still
+ * running and its owner may destroy it. */
+static pthread_mutex_t fg_mu = PTHREAD_MUTEX_INITIALIZER;
+static pd_interrupt *foreground;
 static atomic_int count;
 static _Atomic(pd_signal_hook) hook;
 static const char *progname = "pdlua";
@@ -43,8 +47,9 @@ static void *signal_thread(void *arg)
             _exit(130);
         }
         say("interrupted: stopping gracefully (again to stop at once)");
-        pd_interrupt *in = atomic_load(&foreground);
-        pd_interrupt_cancel(in ? in : pd_interrupt_root());
+        pthread_mutex_lock(&fg_mu);
+        pd_interrupt_cancel(foreground ? foreground : pd_interrupt_root());
+        pthread_mutex_unlock(&fg_mu);
     }
     return NULL;
 }
@@ -67,7 +72,12 @@ int pd_signals_start(const char *name)
     return 0;
 }
 
-void pd_signals_set_foreground(pd_interrupt *in) { atomic_store(&foreground, in); }
+void pd_signals_set_foreground(pd_interrupt *in)
+{
+    pthread_mutex_lock(&fg_mu);
+    foreground = in;
+    pthread_mutex_unlock(&fg_mu);
+}
 void pd_signals_set_hook(pd_signal_hook h) { atomic_store(&hook, h); }
 void pd_signals_reset(void) { atomic_store(&count, 0); }
 int pd_signals_count(void) { return atomic_load(&count); }

@@ -54,9 +54,22 @@ static int msghandler(lua_State *L)
     return 1;
 }
 
+/* Exit code asked for by the error that ended the run: a pdlua error with
+ * `exit_code = 2` (bad input, nothing started) keeps it; others give 1. */
+static int error_exit_code = 1;
+
 static int report(lua_State *L, int status)
 {
     if (status != LUA_OK) {
+        if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "exit_code");
+            if (lua_isinteger(L, -1)) {
+                lua_Integer c = lua_tointeger(L, -1);
+                if (c > 0 && c < 256)
+                    error_exit_code = (int)c;
+            }
+            lua_pop(L, 1);
+        }
         const char *msg = luaL_tolstring(L, -1, NULL);
         fprintf(stderr, "pdlua: %s\n", msg);
         fflush(stderr);
@@ -202,5 +215,5 @@ int main(int argc, char **argv)
     curl_global_cleanup();
     if (status == LUA_OK && pd_signals_count() > 0)
         return 130;
-    return status == LUA_OK ? 0 : 1;
+    return status == LUA_OK ? 0 : error_exit_code;
 }

@@ -1,0 +1,953 @@
+/*
+ * executor.c — worker threads that run a task graph (see
+ * include/pdlua/executor.h).
+ *
+ * Locks, in the only order they are ever nested:
+ *   interpreter lock  ->  x->mu (the run)  ->  an interrupt's mutex
+ * x->mu guards everything shared here: the scheduler, the records, the
+ * event queue, the retry and rollback queues. A worker takes the
+ * interpreter lock only with x->mu released, and the caller never holds
+ * x->mu while it waits for the interpreter lock.
+ *
+ * The hot path (thousands of tiny tasks) is the interpreter lock changing
+ * hands. A worker that finishes a task and finds another ready keeps the
+ * lock and goes straight on, so back-to-back tasks that never block cost
+ * no handoff. To keep that from starving everyone else (the caller
+ * delivering events, a task whose sleep just ended), a worker that has
+ * held the lock for a few milliseconds lets it go briefly — between tasks,
+ * and inside long-running Lua through the count hook that also enforces
+ * timeouts and cancellation.
+ *
+ * Rollback: tasks that succeed are remembered per group, in the order they
+ * finished. When a task of a group ends without success the group is
+ * "doomed", and once every task of the group has ended its succeeded tasks
+ * are compensated newest first, one after the other, each with a fresh
+ * interrupt (a cancelled run must still roll back). rollback = "workflow"
+ * is the same with one group holding every task. A doomed group's other
+ * tasks still run if their dependencies allow (and are compensated in
+ * turn): which tasks run then depends only on which tasks failed, never on
+ * timing, so the three schedulers end a workflow in the same states.
+ * Stopping early is the failure policy's business (fail_fast), not the
+ * rollback's.
+ */
+#include "pdlua/executor.h"
+#include "pdlua/core.h"
+#include "pdlua/error.h"
+#include "pdlua/runtime.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Instructions between two checks of a task's interrupt by the count hook:
+ * small enough to stop a spinning task within microseconds, large enough
+ * that the check (two atomic loads and a clock read) costs nothing. */
+#define HOOK_COUNT 1000
+/* How long a thread may hold the interpreter lock, running Lua or chaining
+ * tasks, before it lets others have it. */
+#define YIELD_EVERY 0.002
+
+enum { JOB_NONE, JOB_TASK, JOB_ROLLBACK };
+
+/* Fixed slots on a worker's Lua stack (w->L). */
+enum {
+    SLOT_STORE = 1, SLOT_CO, SLOT_RUN, SLOT_ROLLBACK, SLOT_IDS, SLOT_DATA,
+    SLOT_CTX, SLOT_TASKMT, SLOT_ERRORS, SLOT_RBERRORS, SLOT_PAYLOAD, SLOT_TOP = SLOT_PAYLOAD
+};
+
+typedef struct worker {
+    pd_exec *x;
+    pthread_t thread;
+    int started;
+    pd_interrupt in;       /* installed as the thread's current interrupt */
+    lua_State *L;          /* the worker's own Lua thread */
+    lua_State *co;         /* coroutine reused by successive tasks */
+    int job;               /* JOB_* (under x->mu) */
+    int task;
+} worker;
+
+typedef struct {
+    int left;              /* tasks of the group not ended yet */
+    int doomed;
+    int rb_queued;
+    int *done;             /* succeeded tasks, in the order they finished */
+    int ndone, cap;
+    int rb_pos;            /* next in done[] to compensate, going down */
+} group;
+
+typedef struct {
+    double due;
+    int task;
+} delayed;
+
+struct pd_exec {
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work;      /* idle workers */
+    pthread_cond_t cv_caller;    /* the thread in wf:run */
+
+    pd_graph *g;
+    pd_sched *s;
+    pd_exec_task *tasks;
+    pd_exec_opts opts;
+    int *pool_cap;
+    size_t n;
+    pd_exec_record *rec;
+    int counts[PD_TASK_NSTATES];
+
+    group *groups;
+    int ngroups;
+    int *rbq;                    /* groups with a rollback to run, FIFO */
+    size_t rbq_head, rbq_tail;   /* ring over ngroups + 1 slots */
+
+    delayed *delayed;            /* min-heap by due */
+    size_t ndelayed, capdelayed;
+
+    int active;                  /* jobs on workers */
+    int idle;                    /* workers waiting for work */
+    int stop_reason;
+    int cancel_sent;
+    int skip_reason;             /* context for skips without a cause */
+    int finished;
+    int caller_waiting;
+    int caller_interrupted;
+    double t0, t_end, deadline_abs;
+
+    pd_exec_event *ev;
+    size_t nev, capev;
+    int payload_seq;
+
+    worker *workers;
+    int nworkers;
+    int store_ref;
+    uint64_t rng;
+    uint64_t serial;
+};
+
+static _Thread_local worker *tl_worker;
+static _Thread_local double tl_yield_at;
+static atomic_uint_fast64_t next_serial = 1;
+
+static const char *const state_names[PD_TASK_NSTATES] = {
+    "pending", "running", "succeeded", "failed", "timed_out",
+    "cancelled", "skipped", "rolled_back", "rollback_failed",
+};
+
+const char *pd_task_state_name(int state)
+{
+    return state >= 0 && state < PD_TASK_NSTATES ? state_names[state] : "unknown";
+}
+
+const char *pd_stop_reason_name(int reason)
+{
+    switch (reason) {
+    case PD_STOP_CANCELLED: return "cancelled";
+    case PD_STOP_DEADLINE: return "deadline";
+    case PD_STOP_FAIL_FAST: return "fail_fast";
+    default: return NULL;
+    }
+}
+
+/* --- small helpers (x->mu held unless said otherwise) ------------------ */
+
+static double since_start(const pd_exec *x, double now) { return now - x->t0; }
+
+static void wake_caller(pd_exec *x)
+{
+    if (x->caller_waiting)
+        pthread_cond_signal(&x->cv_caller);
+}
+
+static void push_event(pd_exec *x, const pd_exec_event *e)
+{
+    if (x->nev == x->capev) {
+        size_t cap = x->capev ? x->capev * 2 : 256;
+        pd_exec_event *ev = realloc(x->ev, cap * sizeof *ev);
+        if (!ev)
+            return;   /* out of memory: the event is lost, the run goes on */
+        x->ev = ev;
+        x->capev = cap;
+    }
+    x->ev[x->nev++] = *e;
+    if (x->nev == 1)
+        wake_caller(x);
+}
+
+/* Stores the value on top of L (interpreter lock held) as an event
+ * payload; pops it. */
+static int store_payload(pd_exec *x, lua_State *L)
+{
+    int key = ++x->payload_seq;
+    lua_rawseti(L, SLOT_PAYLOAD, key);
+    return key;
+}
+
+static void set_state(pd_exec *x, int t, int state, int attempt, double retry_in,
+                      int payload, double now)
+{
+    pd_exec_record *r = &x->rec[t];
+    int prev = r->state;
+    x->counts[prev]--;
+    x->counts[state]++;
+    r->state = state;
+    if (x->opts.want_events) {
+        pd_exec_event e = {PD_EVENT_STATE, t, state, prev, attempt,
+                           since_start(x, now), retry_in, payload};
+        push_event(x, &e);
+    }
+}
+
+static uint64_t rng_next(pd_exec *x)
+{
+    x->rng ^= x->rng >> 12;
+    x->rng ^= x->rng << 25;
+    x->rng ^= x->rng >> 27;
+    return x->rng * 2685821657736338717ULL;
+}
+
+/* Full jitter (AWS's "exponential backoff and jitter"): uniform in
+ * [0, min(cap, base * 2^(attempt-1))]. Spreads retries of many tasks that
+ * failed together instead of sending them back in one burst. */
+static double backoff_delay(pd_exec *x, const pd_exec_task *tk, int attempt)
+{
+    double ceiling = tk->backoff * ldexp(1.0, attempt - 1 < 60 ? attempt - 1 : 60);
+    if (tk->max_backoff > 0 && ceiling > tk->max_backoff)
+        ceiling = tk->max_backoff;
+    double u = (double)(rng_next(x) >> 11) * (1.0 / 9007199254740992.0);
+    return ceiling * u;
+}
+
+/* --- retry heap -------------------------------------------------------- */
+
+static void delayed_push(pd_exec *x, double due, int t)
+{
+    if (x->ndelayed == x->capdelayed) {
+        size_t cap = x->capdelayed ? x->capdelayed * 2 : 16;
+        delayed *d = realloc(x->delayed, cap * sizeof *d);
+        if (!d)
+            abort();
+        x->delayed = d;
+        x->capdelayed = cap;
+    }
+    size_t i = x->ndelayed++;
+    while (i > 0 && x->delayed[(i - 1) / 2].due > due) {
+        x->delayed[i] = x->delayed[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    x->delayed[i].due = due;
+    x->delayed[i].task = t;
+}
+
+static int delayed_pop(pd_exec *x)
+{
+    int t = x->delayed[0].task;
+    delayed last = x->delayed[--x->ndelayed];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= x->ndelayed)
+            break;
+        if (c + 1 < x->ndelayed && x->delayed[c + 1].due < x->delayed[c].due)
+            c++;
+        if (x->delayed[c].due >= last.due)
+            break;
+        x->delayed[i] = x->delayed[c];
+        i = c;
+    }
+    if (x->ndelayed)
+        x->delayed[i] = last;
+    return t;
+}
+
+static void task_ended(pd_exec *x, int t, int ok);
+
+/* Ends every retry waiting in the heap as failed with its last error (the
+ * run is stopping). */
+static void drop_retries(pd_exec *x)
+{
+    double now = pd_now();
+    while (x->ndelayed) {
+        int t = delayed_pop(x);
+        x->rec[t].finished = since_start(x, now);
+        set_state(x, t, PD_TASK_FAILED, x->rec[t].attempts, -1, 0, now);
+        pd_sched_done(x->s, t, 0);
+        task_ended(x, t, 0);
+    }
+}
+
+/* --- groups and rollback ----------------------------------------------- */
+
+/* Queues the group's next compensation, if any task is left to undo:
+ * tasks without a rollback function are passed over. */
+static void queue_next_rollback(pd_exec *x, int g)
+{
+    group *gr = &x->groups[g];
+    while (gr->rb_pos >= 0 && !x->tasks[gr->done[gr->rb_pos]].has_rollback)
+        gr->rb_pos--;
+    if (gr->rb_pos < 0)
+        return;
+    x->rbq[x->rbq_tail] = g;
+    x->rbq_tail = (x->rbq_tail + 1) % ((size_t)x->ngroups + 1);
+    if (x->idle)
+        pthread_cond_signal(&x->cv_work);
+}
+
+static void maybe_queue_rollback(pd_exec *x, int g)
+{
+    group *gr = &x->groups[g];
+    if (!gr->doomed || gr->left > 0 || gr->rb_queued)
+        return;
+    gr->rb_queued = 1;
+    gr->rb_pos = gr->ndone - 1;
+    queue_next_rollback(x, g);
+}
+
+static void stop_run(pd_exec *x, int reason, int cancel);
+
+/* Task t reached an end state: succeeded, failed, timed out, cancelled or
+ * skipped. Called once per task. */
+static void task_ended(pd_exec *x, int t, int ok)
+{
+    int g = x->tasks[t].group;
+    if (g >= 0 && x->opts.rollback != PD_ROLLBACK_NONE) {
+        group *gr = &x->groups[g];
+        gr->left--;
+        if (!ok)
+            gr->doomed = 1;
+        maybe_queue_rollback(x, g);
+    }
+    if (!ok && x->opts.fail_fast && !x->stop_reason &&
+        x->rec[t].state != PD_TASK_SKIPPED)
+        stop_run(x, PD_STOP_FAIL_FAST, 1);
+}
+
+static void on_skip(void *ud, int t, int cause)
+{
+    pd_exec *x = ud;
+    pd_exec_record *r = &x->rec[t];
+    r->skip_reason = cause >= 0 ? PD_SKIP_DEPENDENCY : x->skip_reason;
+    r->skip_cause = cause;
+    set_state(x, t, PD_TASK_SKIPPED, 0, -1, 0, pd_now());
+    task_ended(x, t, 0);   /* touches no scheduler state: safe in the callback */
+}
+
+static void check_finished(pd_exec *x)
+{
+    if (x->finished || x->active > 0 || pd_sched_remaining(x->s) > 0 ||
+        x->ndelayed > 0 || x->rbq_head != x->rbq_tail)
+        return;
+    x->finished = 1;
+    x->t_end = pd_now();
+    pthread_cond_broadcast(&x->cv_work);
+    wake_caller(x);
+}
+
+static void stop_run(pd_exec *x, int reason, int cancel)
+{
+    if (!x->stop_reason) {
+        x->stop_reason = reason;
+        x->skip_reason = PD_SKIP_STOPPED;
+        pd_sched_stop(x->s);
+        drop_retries(x);
+    }
+    if (cancel && !x->cancel_sent) {
+        x->cancel_sent = 1;
+        for (int i = 0; i < x->nworkers; i++) {
+            worker *w = &x->workers[i];
+            /* A task that cancels its own run is left to finish. */
+            if (w->job == JOB_TASK && w != tl_worker)
+                pd_interrupt_cancel(&w->in);
+        }
+    }
+    pthread_cond_broadcast(&x->cv_work);
+    check_finished(x);
+}
+
+/* --- claiming work ----------------------------------------------------- */
+
+static int claim(pd_exec *x, worker *w)
+{
+    double now = 0;
+    if (x->ndelayed || x->deadline_abs > 0)
+        now = pd_now();
+    if (x->deadline_abs > 0 && now >= x->deadline_abs && !x->stop_reason)
+        stop_run(x, PD_STOP_DEADLINE, 0);
+    while (x->ndelayed && x->delayed[0].due <= now)
+        pd_sched_retry_ready(x->s, delayed_pop(x));
+
+    /* Rollbacks first: they put things back the way they were. Every
+     * queued group has a task to undo at rb_pos. */
+    if (x->rbq_head != x->rbq_tail) {
+        int g = x->rbq[x->rbq_head];
+        x->rbq_head = (x->rbq_head + 1) % ((size_t)x->ngroups + 1);
+        group *gr = &x->groups[g];
+        int t = gr->done[gr->rb_pos--];
+        w->job = JOB_ROLLBACK;
+        w->task = t;
+        x->active++;
+        atomic_store(&w->in.cancelled, 0);
+        x->rec[t].rb_started = since_start(x, now ? now : pd_now());
+        if (x->opts.want_events) {
+            pd_exec_event e = {PD_EVENT_ROLLBACK, t, x->rec[t].state, x->rec[t].state,
+                               x->rec[t].attempts, x->rec[t].rb_started, -1, 0};
+            push_event(x, &e);
+        }
+        return 1;
+    }
+
+    int t = pd_sched_next(x->s);
+    if (t < 0)
+        return 0;
+    if (!now)
+        now = pd_now();
+    pd_exec_record *r = &x->rec[t];
+    r->attempts++;
+    if (r->attempts == 1)
+        r->started = since_start(x, now);
+    set_state(x, t, PD_TASK_RUNNING, r->attempts, -1, 0, now);
+    w->job = JOB_TASK;
+    w->task = t;
+    x->active++;
+    atomic_store(&w->in.cancelled, 0);
+    /* Hand the rest of the ready queue to idle workers, one wake each. */
+    if (x->idle && pd_sched_ready(x->s) > 0)
+        pthread_cond_signal(&x->cv_work);
+    return 1;
+}
+
+/* --- running Lua ------------------------------------------------------- */
+
+/* Releases the interpreter lock for a moment if this thread has held it
+ * long enough: mutexes are not fair, so unlock-and-relock alone would
+ * usually win it straight back; a short sleep lets a waiter in. */
+static void maybe_yield(void)
+{
+    double now = pd_now();
+    if (now < tl_yield_at)
+        return;
+    pd_unlock();
+    struct timespec ts = {0, 20000};
+    nanosleep(&ts, NULL);
+    pd_lock();
+    tl_yield_at = pd_now() + YIELD_EVERY;
+}
+
+/* Count hook of task coroutines (and coroutines they create, which
+ * inherit it): stops Lua that never blocks once its task is timed out or
+ * cancelled, and shares the lock. */
+static void task_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    int rc = pd_interrupt_check(pd_interrupt_current());
+    if (rc != PD_OK)
+        pd_core_raise_interrupt(L, rc, "task");
+    if (tl_worker)
+        maybe_yield();
+}
+
+static void push_handle(worker *w, int t, int attempt, int rollback)
+{
+    lua_State *L = w->L;
+    lua_createtable(L, 0, 4);
+    lua_rawgeti(L, SLOT_IDS, t + 1);
+    lua_setfield(L, -2, "id");
+    lua_pushinteger(L, attempt);
+    lua_setfield(L, -2, "attempt");
+    if (lua_rawgeti(L, SLOT_DATA, t + 1) != LUA_TNIL)
+        lua_setfield(L, -2, "data");
+    else
+        lua_pop(L, 1);
+    if (rollback) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "rollback");
+    }
+    lua_pushvalue(L, SLOT_TASKMT);
+    lua_setmetatable(L, -2);
+}
+
+static int normalize_error(lua_State *L)
+{
+    pd_error_normalize(L);
+    return 1;
+}
+
+/* Runs fn(t, ctx) for task t in the worker's coroutine (interpreter lock
+ * held). Returns PD_TASK_SUCCEEDED, or FAILED / TIMED_OUT / CANCELLED with
+ * the normalised error left on top of w->L. */
+static int run_lua(worker *w, int slot_fns, int t, int attempt, int rollback)
+{
+    lua_State *L = w->L;
+    /* A cancel or a deadline that came before the start: do not start. */
+    int rc = pd_interrupt_check(&w->in);
+    if (rc != PD_OK) {
+        pd_error_push(L, 0, pd_interrupt_reason(rc),
+                      rc == PD_ETIMEOUT ? "deadline passed before the task started"
+                                        : "cancelled before the task started", 0);
+        return rc == PD_ETIMEOUT ? PD_TASK_TIMED_OUT : PD_TASK_CANCELLED;
+    }
+    if (!w->co) {
+        w->co = lua_newthread(L);
+        lua_sethook(w->co, task_hook, LUA_MASKCOUNT, HOOK_COUNT);
+        lua_replace(L, SLOT_CO);
+    }
+    lua_State *co = w->co;
+    lua_rawgeti(L, slot_fns, t + 1);
+    push_handle(w, t, attempt, rollback);
+    lua_pushvalue(L, SLOT_CTX);
+    lua_xmove(L, co, 3);
+    int nres = 0;
+    int st = lua_resume(co, L, 2, &nres);
+    if (st == LUA_OK) {
+        lua_settop(co, 0);
+        return PD_TASK_SUCCEEDED;
+    }
+    if (st == LUA_YIELD) {
+        lua_pushstring(L, "the task yielded outside a coroutine of its own "
+                          "(coroutine.yield at the top of a task)");
+    } else {
+        lua_xmove(co, L, 1);
+    }
+    /* Close its to-be-closed variables, then let it go. */
+    lua_resetthread(co);
+    w->co = NULL;
+    lua_pushnil(L);
+    lua_replace(L, SLOT_CO);
+    /* Protected: turning a foreign error value into a string may run its
+     * __tostring, which may raise, and nothing catches errors on w->L. */
+    lua_pushcfunction(L, normalize_error);
+    lua_insert(L, -2);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        lua_pop(L, 1);
+        pd_error_push(L, 0, "error", "the task raised an error value that cannot be "
+                                     "turned into a string", 0);
+    }
+    rc = pd_interrupt_check(&w->in);
+    if (rc == PD_ETIMEOUT)
+        return PD_TASK_TIMED_OUT;
+    if (rc == PD_ECANCELLED)
+        return PD_TASK_CANCELLED;
+    return PD_TASK_FAILED;
+}
+
+static double attempt_deadline(const pd_exec *x, double timeout, double now)
+{
+    double dl = timeout > 0 ? now + timeout : 0;
+    if (x->deadline_abs > 0 && (dl == 0 || x->deadline_abs < dl))
+        dl = x->deadline_abs;
+    return dl;
+}
+
+/* Runs one attempt of task t and records its end (interpreter lock held;
+ * returns with x->mu held). */
+static void run_attempt(pd_exec *x, worker *w, int t)
+{
+    lua_State *L = w->L;
+    const pd_exec_task *tk = &x->tasks[t];
+    int attempt = x->rec[t].attempts;   /* stable: only this worker changes it now */
+    pd_interrupt_set_deadline(&w->in, attempt_deadline(x, tk->timeout, pd_now()));
+    int outcome = run_lua(w, SLOT_RUN, t, attempt, 0);
+    int retryable = 0;
+    if (outcome != PD_TASK_SUCCEEDED) {
+        if (outcome == PD_TASK_FAILED) {
+            lua_getfield(L, -1, "retryable");
+            retryable = lua_toboolean(L, -1);
+            lua_pop(L, 1);
+        }
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, SLOT_ERRORS, t + 1);
+    }
+    pd_interrupt_set_deadline(&w->in, 0);
+
+    pthread_mutex_lock(&x->mu);
+    double now = pd_now();
+    pd_exec_record *r = &x->rec[t];
+    r->finished = since_start(x, now);
+    w->job = JOB_NONE;
+    int g = tk->group;
+    if (outcome == PD_TASK_SUCCEEDED) {
+        set_state(x, t, PD_TASK_SUCCEEDED, attempt, -1, 0, now);
+        if (g >= 0 && x->opts.rollback != PD_ROLLBACK_NONE) {
+            group *gr = &x->groups[g];
+            if (gr->ndone == gr->cap) {
+                int cap = gr->cap ? gr->cap * 2 : 8;
+                int *d = realloc(gr->done, (size_t)cap * sizeof *d);
+                if (!d)
+                    abort();
+                gr->done = d;
+                gr->cap = cap;
+            }
+            gr->done[gr->ndone++] = t;
+        }
+        pd_sched_done(x->s, t, 1);
+        task_ended(x, t, 1);
+    } else if (outcome == PD_TASK_FAILED && retryable && attempt <= tk->retries &&
+               !x->stop_reason) {
+        double delay = backoff_delay(x, tk, attempt);
+        int payload = x->opts.want_events ? store_payload(x, L) : 0;
+        set_state(x, t, PD_TASK_PENDING, attempt, delay, payload, now);
+        pd_sched_retry_wait(x->s, t);
+        delayed_push(x, now + delay, t);
+        if (x->idle)
+            pthread_cond_signal(&x->cv_work);   /* re-arm a timed wait */
+    } else {
+        set_state(x, t, outcome, attempt, -1, 0, now);
+        pd_sched_done(x->s, t, 0);
+        task_ended(x, t, 0);
+    }
+    lua_settop(L, SLOT_TOP);
+    x->active--;
+    check_finished(x);
+}
+
+static void run_rollback(pd_exec *x, worker *w, int t)
+{
+    lua_State *L = w->L;
+    const pd_exec_task *tk = &x->tasks[t];
+    int attempt = x->rec[t].attempts;
+    double now = pd_now();
+    /* Its own deadline only: the run's deadline or cancel must not stop
+     * the compensation of what was done. */
+    pd_interrupt_set_deadline(&w->in, tk->rollback_timeout > 0 ? now + tk->rollback_timeout : 0);
+    int outcome = run_lua(w, SLOT_ROLLBACK, t, attempt, 1);
+    if (outcome != PD_TASK_SUCCEEDED)
+        lua_rawseti(L, SLOT_RBERRORS, t + 1);
+    pd_interrupt_set_deadline(&w->in, 0);
+
+    pthread_mutex_lock(&x->mu);
+    now = pd_now();
+    pd_exec_record *r = &x->rec[t];
+    r->rb_finished = since_start(x, now);
+    r->rollback_state = outcome == PD_TASK_SUCCEEDED ? PD_TASK_ROLLED_BACK
+                                                      : PD_TASK_ROLLBACK_FAILED;
+    set_state(x, t, r->rollback_state, attempt, -1, 0, now);
+    w->job = JOB_NONE;
+    lua_settop(L, SLOT_TOP);
+    /* The group's next compensation, after this one. */
+    queue_next_rollback(x, tk->group);
+    x->active--;
+    check_finished(x);
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    pd_exec *x = w->x;
+    tl_worker = w;
+    pd_interrupt_swap(&w->in);
+    int locked = 0;
+    pthread_mutex_lock(&x->mu);
+    for (;;) {
+        if (claim(x, w)) {
+            int job = w->job, t = w->task;
+            pthread_mutex_unlock(&x->mu);
+            if (!locked) {
+                pd_lock();
+                locked = 1;
+                tl_yield_at = pd_now() + YIELD_EVERY;
+            } else {
+                maybe_yield();
+            }
+            if (job == JOB_TASK)
+                run_attempt(x, w, t);
+            else
+                run_rollback(x, w, t);
+            continue;
+        }
+        if (x->finished)
+            break;
+        if (locked) {
+            /* Nothing to chain: let the lock go before waiting. */
+            pthread_mutex_unlock(&x->mu);
+            pd_unlock();
+            locked = 0;
+            pthread_mutex_lock(&x->mu);
+            continue;
+        }
+        x->idle++;
+        if (x->ndelayed) {
+            double due = x->delayed[0].due;
+            struct timespec ts;
+            ts.tv_sec = (time_t)due;
+            ts.tv_nsec = (long)((due - (double)ts.tv_sec) * 1e9);
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&x->cv_work, &x->mu, &ts);
+        } else {
+            pthread_cond_wait(&x->cv_work, &x->mu);
+        }
+        x->idle--;
+    }
+    pthread_mutex_unlock(&x->mu);
+    if (locked)
+        pd_unlock();
+    pd_interrupt_swap(NULL);
+    tl_worker = NULL;
+    return NULL;
+}
+
+/* --- public ------------------------------------------------------------ */
+
+pd_exec *pd_exec_new(lua_State *L, pd_graph *g, const pd_exec_task *tasks,
+                     const pd_exec_opts *opts, int store_ref, const char **err)
+{
+    *err = "out of memory";
+    pd_exec *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    size_t n = pd_graph_count(g);
+    size_t n1 = n ? n : 1;
+    x->g = g;
+    x->n = n;
+    x->opts = *opts;
+    x->store_ref = store_ref;
+    x->serial = atomic_fetch_add(&next_serial, 1);
+    x->rng = opts->seed ? opts->seed : (uint64_t)(pd_now() * 1e9) ^ (uintptr_t)x;
+    if (!x->rng)
+        x->rng = 88172645463325252ULL;
+    pthread_mutex_init(&x->mu, NULL);
+    pd_cond_init(&x->cv_work);
+    pd_cond_init(&x->cv_caller);
+    x->tasks = malloc(n1 * sizeof *x->tasks);
+    x->rec = malloc(n1 * sizeof *x->rec);
+    x->pool_cap = malloc((opts->npools > 0 ? (size_t)opts->npools : 1) * sizeof *x->pool_cap);
+    int *task_pool = malloc(n1 * sizeof *task_pool);
+    x->ngroups = opts->ngroups;
+    size_t ng1 = (size_t)x->ngroups + 1;
+    x->groups = calloc(ng1, sizeof *x->groups);
+    x->rbq = malloc(ng1 * sizeof *x->rbq);
+    if (!x->tasks || !x->rec || !x->pool_cap || !task_pool || !x->groups || !x->rbq) {
+        free(task_pool);
+        pd_exec_free(NULL, x);
+        return NULL;
+    }
+    memcpy(x->tasks, tasks, n * sizeof *tasks);
+    if (opts->npools > 0)
+        memcpy(x->pool_cap, opts->pool_cap, (size_t)opts->npools * sizeof *x->pool_cap);
+    x->opts.pool_cap = x->pool_cap;
+    for (size_t i = 0; i < n; i++) {
+        task_pool[i] = tasks[i].pool;
+        x->rec[i] = (pd_exec_record){PD_TASK_PENDING, 0, -1, -1, 0, -1, -1,
+                                     PD_SKIP_NONE, -1};
+        if (tasks[i].group >= 0)
+            x->groups[tasks[i].group].left++;
+    }
+    x->counts[PD_TASK_PENDING] = (int)n;
+
+    x->s = pd_sched_new(g, opts->policy, task_pool, x->pool_cap, opts->npools,
+                        on_skip, x);
+    free(task_pool);
+    if (!x->s) {
+        pd_exec_free(NULL, x);
+        return NULL;
+    }
+
+    int nw = opts->policy == PD_SCHED_SEQUENTIAL ? 1 : opts->max_parallel;
+    if (nw < 1)
+        nw = 1;
+    if ((size_t)nw > n1)
+        nw = (int)n1;
+    x->workers = calloc((size_t)nw, sizeof *x->workers);
+    if (!x->workers) {
+        pd_exec_free(NULL, x);
+        return NULL;
+    }
+    x->nworkers = nw;
+    /* Each worker gets its own Lua thread with the store's tables on fixed
+     * stack slots; the threads are anchored in the store. */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, store_ref);
+    lua_createtable(L, nw, 0);
+    for (int i = 0; i < nw; i++) {
+        worker *w = &x->workers[i];
+        w->x = x;
+        pd_interrupt_init(&w->in, 0);
+        w->L = lua_newthread(L);
+        /* A new thread inherits the caller's hook (the REPL has one); the
+         * workers' own threads run no Lua code of their own. */
+        lua_sethook(w->L, NULL, 0, 0);
+        lua_rawseti(L, -2, i + 1);
+        lua_pushvalue(L, -2);
+        lua_xmove(L, w->L, 1);                       /* SLOT_STORE */
+    }
+    lua_rawseti(L, -2, PD_STORE_WORKERS);
+    lua_pop(L, 1);
+    *err = NULL;
+    return x;
+}
+
+int pd_exec_start(pd_exec *x)
+{
+    /* The store is complete now: put its tables on the workers' stacks. */
+    static const int keys[] = {PD_STORE_RUN, PD_STORE_ROLLBACK, PD_STORE_IDS,
+                               PD_STORE_DATA, PD_STORE_CTX, PD_STORE_TASKMT,
+                               PD_STORE_ERRORS, PD_STORE_RBERRORS, PD_STORE_PAYLOAD};
+    for (int i = 0; i < x->nworkers; i++) {
+        lua_State *WL = x->workers[i].L;
+        if (!lua_checkstack(WL, SLOT_TOP + 20))
+            return -1;
+        lua_settop(WL, SLOT_STORE);
+        lua_pushnil(WL);                             /* SLOT_CO */
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+            lua_rawgeti(WL, SLOT_STORE, keys[k]);
+    }
+    x->t0 = pd_now();
+    x->deadline_abs = x->opts.deadline > 0 ? x->t0 + x->opts.deadline : 0;
+    pthread_mutex_lock(&x->mu);
+    if (x->n == 0)
+        check_finished(x);
+    pthread_mutex_unlock(&x->mu);
+    int started = 0;
+    for (int i = 0; i < x->nworkers; i++) {
+        if (pthread_create(&x->workers[i].thread, NULL, worker_main, &x->workers[i]) != 0)
+            break;
+        x->workers[i].started = 1;
+        started++;
+    }
+    return started > 0 ? 0 : -1;
+}
+
+void pd_exec_batch_free(pd_exec_batch *b)
+{
+    free(b->events);
+    b->events = NULL;
+    b->n = b->cap = 0;
+}
+
+void pd_exec_wait(pd_exec *x, pd_interrupt *caller, double until, pd_exec_batch *b)
+{
+    pthread_mutex_lock(&x->mu);
+    for (;;) {
+        if (x->nev > 0 || x->finished)
+            break;
+        double now = pd_now();
+        if (until > 0 && now >= until)
+            break;
+        if (x->deadline_abs > 0 && now >= x->deadline_abs && !x->stop_reason) {
+            stop_run(x, PD_STOP_DEADLINE, 0);
+            continue;
+        }
+        double limit = until;
+        if (x->deadline_abs > 0 && !x->stop_reason && (limit <= 0 || x->deadline_abs < limit))
+            limit = x->deadline_abs;
+        x->caller_waiting = 1;
+        if (!x->caller_interrupted) {
+            int rc = pd_interrupt_wait(caller, &x->cv_caller, &x->mu, limit);
+            if (rc != PD_OK) {
+                x->caller_interrupted = 1;
+                x->caller_waiting = 0;
+                stop_run(x, PD_STOP_CANCELLED, 1);
+                continue;
+            }
+        } else if (limit > 0) {
+            struct timespec ts;
+            ts.tv_sec = (time_t)limit;
+            ts.tv_nsec = (long)((limit - (double)ts.tv_sec) * 1e9);
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&x->cv_caller, &x->mu, &ts);
+        } else {
+            pthread_cond_wait(&x->cv_caller, &x->mu);
+        }
+        x->caller_waiting = 0;
+    }
+    /* Hand over the queue; keep the batch's old buffer for the next one. */
+    pd_exec_event *ev = x->ev;
+    size_t cap = x->capev;
+    x->ev = b->events;
+    x->capev = b->cap;
+    b->events = ev;
+    b->cap = cap;
+    b->n = x->nev;
+    x->nev = 0;
+    b->finished = x->finished;
+    pthread_mutex_unlock(&x->mu);
+}
+
+void pd_exec_cancel(pd_exec *x)
+{
+    pthread_mutex_lock(&x->mu);
+    stop_run(x, PD_STOP_CANCELLED, 1);
+    pthread_mutex_unlock(&x->mu);
+}
+
+size_t pd_exec_progress(pd_exec *x, int counts[PD_TASK_NSTATES], int *running,
+                        size_t max, double *elapsed)
+{
+    size_t k = 0;
+    pthread_mutex_lock(&x->mu);
+    memcpy(counts, x->counts, sizeof x->counts);
+    for (int i = 0; i < x->nworkers && k < max; i++)
+        if (x->workers[i].job == JOB_TASK)
+            running[k++] = x->workers[i].task;
+    *elapsed = (x->finished ? x->t_end : pd_now()) - x->t0;
+    pthread_mutex_unlock(&x->mu);
+    return k;
+}
+
+int pd_exec_log(lua_State *L, uint64_t serial)
+{
+    worker *w = tl_worker;
+    if (!w || w->x->serial != serial || w->job == JOB_NONE) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    pd_exec *x = w->x;
+    lua_xmove(L, w->L, 1);
+    pthread_mutex_lock(&x->mu);
+    int key = store_payload(x, w->L);
+    pd_exec_event e = {PD_EVENT_LOG, w->task, x->rec[w->task].state,
+                       x->rec[w->task].state, x->rec[w->task].attempts,
+                       since_start(x, pd_now()), -1, key};
+    push_event(x, &e);
+    pthread_mutex_unlock(&x->mu);
+    return 0;
+}
+
+uint64_t pd_exec_serial(const pd_exec *x) { return x->serial; }
+
+void pd_exec_join(pd_exec *x)
+{
+    for (int i = 0; i < x->nworkers; i++)
+        if (x->workers[i].started) {
+            pthread_join(x->workers[i].thread, NULL);
+            x->workers[i].started = 0;
+        }
+}
+
+const pd_exec_record *pd_exec_records(const pd_exec *x) { return x->rec; }
+int pd_exec_stop_reason(const pd_exec *x) { return x->stop_reason; }
+double pd_exec_started(const pd_exec *x) { return x->t0; }
+int pd_exec_workers(const pd_exec *x) { return x->nworkers; }
+
+double pd_exec_makespan(const pd_exec *x)
+{
+    return (x->finished ? x->t_end : pd_now()) - x->t0;
+}
+
+void pd_exec_free(lua_State *L, pd_exec *x)
+{
+    if (!x)
+        return;
+    if (L && x->store_ref != LUA_NOREF)
+        luaL_unref(L, LUA_REGISTRYINDEX, x->store_ref);
+    if (x->workers)
+        for (int i = 0; i < x->nworkers; i++)
+            pd_interrupt_destroy(&x->workers[i].in);
+    if (x->groups)
+        for (int g = 0; g <= x->ngroups; g++)
+            free(x->groups[g].done);
+    pd_sched_free(x->s);
+    free(x->workers); free(x->tasks); free(x->rec); free(x->pool_cap);
+    free(x->groups);
+    free(x->rbq); free(x->delayed); free(x->ev);
+    pthread_cond_destroy(&x->cv_work);
+    pthread_cond_destroy(&x->cv_caller);
+    pthread_mutex_destroy(&x->mu);
+    free(x);
+}

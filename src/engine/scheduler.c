@@ -1,0 +1,384 @@
+/*
+ * scheduler.c — ready queue, pools and the three policies (see
+ * include/pdlua/scheduler.h).
+ *
+ * One binary heap holds the ready tasks, ordered by a key (the critical-path
+ * weight, or for `sequential` the reverse topological position) with the
+ * topological position breaking ties, so every policy is deterministic. A
+ * task popped while its pool is full moves to that pool's heap; when a slot
+ * frees, the pool's best task moves back. A task skipped while sitting in a
+ * heap is not dug out: its state changes, and pops discard stale entries.
+ *
+ * `levels` pushes only tasks of the current level; because every
+ * dependency of a level-k task is on a lower level, all of them have ended
+ * by the time level k opens, so opening a level is just pushing its tasks
+ * that were not skipped.
+ */
+#include "pdlua/scheduler.h"
+
+#include <stdlib.h>
+
+enum {
+    S_WAITING,   /* dependencies pending, or its level not open yet */
+    S_READY,     /* in the ready heap */
+    S_POOLWAIT,  /* in its pool's heap */
+    S_RUNNING,
+    S_RETRY,     /* between attempts */
+    S_DONE,
+    S_SKIPPED,
+};
+
+typedef struct {
+    int *a;
+    size_t n, cap;
+} heap;
+
+typedef struct {
+    heap wait;
+    int cap, used;
+} pool;
+
+struct pd_sched {
+    const pd_graph *g;
+    pd_sched_policy policy;
+    size_t n;
+    unsigned char *state;
+    int *unmet;
+    double *key;
+    int *pos;
+    int *task_pool;
+    pool *pools;
+    int npools;
+    heap ready;
+    size_t nready;        /* live entries in `ready` */
+    size_t remaining;
+    int running;
+    int stopped;
+    int level;            /* levels: the open level */
+    size_t *level_left;   /* levels: tasks of each level not ended */
+    int *stack;           /* skip cascade work list */
+    pd_sched_skip_fn on_skip;
+    void *ud;
+};
+
+static int before(const pd_sched *s, int a, int b)
+{
+    if (s->key[a] != s->key[b])
+        return s->key[a] > s->key[b];
+    return s->pos[a] < s->pos[b];
+}
+
+static int heap_push(const pd_sched *s, heap *h, int t)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        int *a = realloc(h->a, cap * sizeof *a);
+        if (!a)
+            return -1;
+        h->a = a;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!before(s, t, h->a[p]))
+            break;
+        h->a[i] = h->a[p];
+        i = p;
+    }
+    h->a[i] = t;
+    return 0;
+}
+
+static int heap_pop(const pd_sched *s, heap *h)
+{
+    if (h->n == 0)
+        return -1;
+    int top = h->a[0];
+    int last = h->a[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && before(s, h->a[c + 1], h->a[c]))
+            c++;
+        if (!before(s, h->a[c], last))
+            break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (h->n)
+        h->a[i] = last;
+    return top;
+}
+
+/* Pre-sized at creation so pushes cannot fail: the ready heap and each
+ * pool's heap hold at most one live entry per task, plus stale ones that
+ * were skipped. Sizing them to n and compacting is not worth it: a task
+ * enters the ready heap at most once per attempt, so we grow on demand and
+ * treat a failed allocation as fatal below. */
+static void push_ready(pd_sched *s, int t)
+{
+    s->state[t] = S_READY;
+    if (heap_push(s, &s->ready, t) != 0)
+        abort();   /* out of memory in the middle of a run: nothing sane to do */
+    s->nready++;
+}
+
+static void end_task(pd_sched *s, int t);
+
+/* Opens levels whose predecessors have all ended. */
+static void advance_levels(pd_sched *s)
+{
+    int nlevels = pd_graph_nlevels(s->g);
+    while (s->level < nlevels && s->level_left[s->level] == 0) {
+        s->level++;
+        if (s->level >= nlevels || s->stopped)
+            break;
+        size_t n;
+        const int *ts = pd_graph_level_tasks(s->g, s->level, &n);
+        for (size_t k = 0; k < n; k++)
+            if (s->state[ts[k]] == S_WAITING && s->unmet[ts[k]] == 0)
+                push_ready(s, ts[k]);
+    }
+}
+
+static void end_task(pd_sched *s, int t)
+{
+    s->remaining--;
+    if (s->policy == PD_SCHED_LEVELS) {
+        s->level_left[pd_graph_level(s->g, t)]--;
+        advance_levels(s);
+    }
+}
+
+static void make_ready_if_open(pd_sched *s, int t)
+{
+    if (s->stopped)
+        return;
+    if (s->policy == PD_SCHED_LEVELS && pd_graph_level(s->g, t) > s->level)
+        return;   /* parked until its level opens */
+    push_ready(s, t);
+}
+
+static int not_started(const pd_sched *s, int t)
+{
+    return s->state[t] == S_WAITING || s->state[t] == S_READY ||
+           s->state[t] == S_POOLWAIT;
+}
+
+/* Skips `t` (not started) and, depth first, everything downstream. */
+static void skip_cascade(pd_sched *s, int t, int cause)
+{
+    size_t top = 0;
+    s->stack[top++] = t;
+    s->stack[top++] = cause;
+    while (top) {
+        int c = s->stack[--top];
+        int x = s->stack[--top];
+        if (!not_started(s, x))
+            continue;
+        if (s->state[x] == S_READY)
+            s->nready--;
+        s->state[x] = S_SKIPPED;
+        s->on_skip(s->ud, x, c);
+        size_t n;
+        const int *ds = pd_graph_dependents(s->g, x, &n);
+        for (size_t k = n; k-- > 0;) {
+            if (not_started(s, ds[k])) {
+                s->stack[top++] = ds[k];
+                s->stack[top++] = x;
+            }
+        }
+        end_task(s, x);
+    }
+}
+
+pd_sched *pd_sched_new(const pd_graph *g, pd_sched_policy policy,
+                       const int *task_pool, const int *pool_cap, int npools,
+                       pd_sched_skip_fn on_skip, void *ud)
+{
+    pd_sched *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    size_t n = pd_graph_count(g);
+    size_t n1 = n ? n : 1;
+    s->g = g;
+    s->policy = policy;
+    s->n = n;
+    s->remaining = n;
+    s->on_skip = on_skip;
+    s->ud = ud;
+    s->npools = npools;
+    s->state = calloc(n1, 1);
+    s->unmet = malloc(n1 * sizeof *s->unmet);
+    s->key = malloc(n1 * sizeof *s->key);
+    s->pos = malloc(n1 * sizeof *s->pos);
+    s->task_pool = malloc(n1 * sizeof *s->task_pool);
+    s->pools = calloc(npools > 0 ? (size_t)npools : 1, sizeof *s->pools);
+    /* A cascade pushes each dependency edge at most once per pop. */
+    size_t edges = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k;
+        pd_graph_dependents(g, (int)i, &k);
+        edges += k;
+    }
+    s->stack = malloc((2 * (edges + n) + 2) * sizeof *s->stack);
+    s->level_left = calloc((size_t)pd_graph_nlevels(g) + 1, sizeof *s->level_left);
+    if (!s->state || !s->unmet || !s->key || !s->pos || !s->task_pool ||
+        !s->pools || !s->stack || !s->level_left) {
+        pd_sched_free(s);
+        return NULL;
+    }
+    for (int p = 0; p < npools; p++)
+        s->pools[p].cap = pool_cap[p];
+    for (size_t i = 0; i < n; i++) {
+        size_t k;
+        pd_graph_deps(g, (int)i, &k);
+        s->unmet[i] = (int)k;
+        s->pos[i] = pd_graph_position(g, (int)i);
+        s->key[i] = policy == PD_SCHED_SEQUENTIAL ? -(double)s->pos[i]
+                                                  : pd_graph_priority(g, (int)i);
+        s->task_pool[i] = task_pool ? task_pool[i] : -1;
+        s->level_left[pd_graph_level(g, (int)i)]++;
+    }
+    s->level = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s->unmet[i] == 0)
+            make_ready_if_open(s, (int)i);
+    return s;
+}
+
+void pd_sched_free(pd_sched *s)
+{
+    if (!s)
+        return;
+    if (s->pools)
+        for (int p = 0; p < s->npools; p++)
+            free(s->pools[p].wait.a);
+    free(s->pools);
+    free(s->ready.a);
+    free(s->state); free(s->unmet); free(s->key); free(s->pos);
+    free(s->task_pool); free(s->stack); free(s->level_left);
+    free(s);
+}
+
+int pd_sched_next(pd_sched *s)
+{
+    if (s->stopped)
+        return -1;
+    if (s->policy == PD_SCHED_SEQUENTIAL && s->running > 0)
+        return -1;
+    for (;;) {
+        int t = heap_pop(s, &s->ready);
+        if (t < 0)
+            return -1;
+        if (s->state[t] != S_READY)
+            continue;   /* skipped while queued */
+        s->nready--;
+        int p = s->task_pool[t];
+        if (p >= 0 && s->pools[p].cap > 0 && s->pools[p].used >= s->pools[p].cap) {
+            s->state[t] = S_POOLWAIT;
+            if (heap_push(s, &s->pools[p].wait, t) != 0)
+                abort();
+            continue;
+        }
+        if (p >= 0)
+            s->pools[p].used++;
+        s->state[t] = S_RUNNING;
+        s->running++;
+        return t;
+    }
+}
+
+/* A running task gives its pool slot back: the pool's best waiter, if any,
+ * returns to the ready heap. */
+static void release_slot(pd_sched *s, int t)
+{
+    s->running--;
+    int p = s->task_pool[t];
+    if (p < 0)
+        return;
+    s->pools[p].used--;
+    for (;;) {
+        int w = heap_pop(s, &s->pools[p].wait);
+        if (w < 0)
+            return;
+        if (s->state[w] != S_POOLWAIT)
+            continue;
+        if (!s->stopped)
+            push_ready(s, w);
+        return;
+    }
+}
+
+void pd_sched_done(pd_sched *s, int t, int ok)
+{
+    if (s->state[t] == S_RUNNING)
+        release_slot(s, t);
+    else if (s->state[t] != S_RETRY)
+        return;
+    s->state[t] = S_DONE;
+    size_t n;
+    const int *ds = pd_graph_dependents(s->g, t, &n);
+    if (ok) {
+        for (size_t k = 0; k < n; k++)
+            if (--s->unmet[ds[k]] == 0 && s->state[ds[k]] == S_WAITING)
+                make_ready_if_open(s, ds[k]);
+        end_task(s, t);
+    } else {
+        /* End t last so a level barrier cannot open before its dependents
+         * are marked skipped. */
+        for (size_t k = 0; k < n; k++)
+            if (not_started(s, ds[k]))
+                skip_cascade(s, ds[k], t);
+        end_task(s, t);
+    }
+}
+
+void pd_sched_retry_wait(pd_sched *s, int t)
+{
+    if (s->state[t] != S_RUNNING)
+        return;
+    release_slot(s, t);
+    s->state[t] = S_RETRY;
+}
+
+void pd_sched_retry_ready(pd_sched *s, int t)
+{
+    if (s->state[t] != S_RETRY || s->stopped)
+        return;
+    push_ready(s, t);
+}
+
+void pd_sched_skip(pd_sched *s, int t)
+{
+    if (not_started(s, t))
+        skip_cascade(s, t, -1);
+}
+
+void pd_sched_stop(pd_sched *s)
+{
+    s->stopped = 1;
+    const int *order = pd_graph_order(s->g);
+    for (size_t p = 0; p < s->n; p++) {
+        int t = order[p];
+        if (!not_started(s, t))
+            continue;
+        if (s->state[t] == S_READY)
+            s->nready--;
+        s->state[t] = S_SKIPPED;
+        s->on_skip(s->ud, t, -1);
+        end_task(s, t);
+    }
+}
+
+size_t pd_sched_remaining(const pd_sched *s) { return s->remaining; }
+size_t pd_sched_ready(const pd_sched *s) { return s->nready; }
+
+int pd_sched_started(const pd_sched *s, int t)
+{
+    return s->state[t] == S_RUNNING || s->state[t] == S_RETRY ||
+           s->state[t] == S_DONE;
+}
