@@ -100,14 +100,38 @@ end
 --- Starts `pdlua migrate.lua` in the background; returns its pid and the
 -- files its output goes to.
 function M.spawn(emu, extra, state_dir)
-  local out, err = os.tmpname(), os.tmpname()
+  local out, err, rc, pidf = os.tmpname(), os.tmpname(), os.tmpname(), os.tmpname()
+  os.remove(rc)
   local args = M.args(emu, (extra or "") .. " --format json", state_dir)
-  local cmd = ("GOOGLE_OAUTH_ACCESS_TOKEN=test-token %s %s >%s 2>%s </dev/null & echo $!"):format(
-    env.quote(env.pdlua), args, env.quote(out), env.quote(err))
-  local p = io.popen(cmd, "r")
-  local pid = p:read("l")
-  p:close()
-  return { pid = pid, out = out, err = err }
+  -- The subshell waits for pdlua and keeps its exit code; pdlua's own pid
+  -- is what signals go to.
+  local cmd = ("(GOOGLE_OAUTH_ACCESS_TOKEN=test-token %s %s >%s 2>%s </dev/null & echo $! >%s; wait $!; echo $? >%s) >/dev/null 2>&1 &"):format(
+    env.quote(env.pdlua), args, env.quote(out), env.quote(err), env.quote(pidf), env.quote(rc))
+  os.execute(cmd)
+  local pid
+  local deadline = pd.now() + 30
+  while not pid and pd.now() < deadline do
+    local f = io.open(pidf, "r")
+    pid = f and f:read("l")
+    if f then f:close() end
+    if pid == "" then pid = nil end
+    if not pid then pd.sleep(0.005) end
+  end
+  os.remove(pidf)
+  return { pid = pid, out = out, err = err, rc = rc }
+end
+
+--- The exit code of a spawned run once it has ended (waits for it).
+function M.exit_code(p, timeout)
+  local deadline = pd.now() + (timeout or 60)
+  while pd.now() < deadline do
+    local f = io.open(p.rc, "r")
+    local s = f and f:read("l")
+    if f then f:close() end
+    if s and s ~= "" then return tonumber(s) end
+    pd.sleep(0.01)
+  end
+  return nil
 end
 
 --- Whether a process is still there.

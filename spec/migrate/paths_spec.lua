@@ -36,6 +36,22 @@ describe("migrate.lua against the emulator", function()
     assert.equal("scratch", emu:find("disks", "loose-pdssd").description)
   end)
 
+  it("writes every task event to --events as JSON lines", function()
+    load { disks = { { name = "ev" } } }
+    local events = os.tmpname()
+    local res = e2e.run(emu, "--target-disk-type pd-ssd --yes --events " .. events)
+    assert.equal(0, res.code, res.err)
+    local states, n = {}, 0
+    for line in io.lines(events) do
+      local e = require("cjson").decode(line)
+      n = n + 1
+      if e.task == "verify:us-central1-a/ev" then states[#states + 1] = e.state end
+    end
+    os.remove(events)
+    assert.is_true(n >= 10)
+    assert.same({ "running", "succeeded" }, states)
+  end)
+
   it("swaps an attached data disk and a boot disk of a running instance, stopping it once", function()
     local before = load { instances = { { name = "vm", machineType = "n2-standard-4", disks = {
       { name = "vm-boot", boot = true, autoDelete = true, sizeGb = 20 },
