@@ -133,27 +133,32 @@ end
 local have_time = os.execute("test -x /usr/bin/time") == true
 
 local function migrate(url, extra)
-  local rss_file = dir .. "/rss"
-  local cmd = table.concat({
+  local rss_file, done_file = dir .. "/rss", dir .. "/done"
+  os.remove(done_file)
+  local run = table.concat({
     "GOOGLE_OAUTH_ACCESS_TOKEN=bench", have_time and ("/usr/bin/time -f %M -o " .. quote(rss_file)) or "",
     quote(pdlua),
     "migrate.lua --project bench-project --region us-central1 --target-disk-type pd-ssd --yes",
     "--quiet --format json --endpoint", url, "--state-dir", quote(dir .. "/runs-" .. tostring(os.time())),
     "--qps", opts.qps, "--max-parallel", opts.max_parallel, "--snapshot-parallel", opts.snapshots,
     "--create-parallel", opts.creates, "--power-parallel", opts.power, extra or "",
-    ">", quote(dir .. "/report.json"), "& echo $!",
+    ">", quote(dir .. "/report.json"),
   }, " ")
+  -- A subshell waits for the command and then writes a file: the end of
+  -- the run is seen when that file appears (a finished process that nobody
+  -- has reaped yet would still answer `kill -0`).
+  local cmd = ("(%s & echo $! >%s; wait $!; touch %s) >/dev/null 2>&1 &"):format(
+    run, quote(dir .. "/pid"), quote(done_file))
   local t0 = pd.now()
-  local p = io.popen(cmd, "r")
-  local pid = p:read("l")
-  p:close()
+  os.execute(cmd)
   local hwm
-  while os.execute("kill -0 " .. pid .. " 2>/dev/null") == true do
-    -- With GNU time the pid is time's; its child is pdlua.
-    local status = read("/proc/" .. pid .. "/status") or ""
+  while not read(done_file) do
+    -- With GNU time the pid is time's, not pdlua's; its figure is used then.
+    local pid = (read(dir .. "/pid") or ""):match("%d+")
+    local status = pid and read("/proc/" .. pid .. "/status") or ""
     local kb = tonumber(status:match("VmHWM:%s*(%d+)"))
     if not have_time and kb then hwm = kb end
-    pd.sleep(0.1)
+    pd.sleep(0.02)
   end
   local wall = pd.now() - t0
   local rep = cjson.decode(read(dir .. "/report.json") or "{}")
