@@ -11,6 +11,7 @@
 #include "pdlua/modules.h"
 #include "pdlua/runtime.h"
 #include "pdlua/signals.h"
+#include "pdlua/spawn.h"
 
 #include <curl/curl.h>
 #include <lauxlib.h>
@@ -189,6 +190,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "pdlua: cannot create the Lua state: out of memory\n");
         return 1;
     }
+    pd_spawn_install(L);
     pd_runtime_preload(L, "pdlua.engine", luaopen_pdlua_engine);
     pd_runtime_preload(L, "pdlua.gcp.core", luaopen_pdlua_gcp_core);
     pd_runtime_preload(L, "pdlua.host", luaopen_pdlua_host);
