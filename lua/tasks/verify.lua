@@ -44,6 +44,18 @@ function M.check(r, item)
     bad("new disk '%s' has %s MiB/s, not %s", item.new_name, tostring(d.provisionedThroughput),
         tostring(item.new_throughput))
   end
+  -- Key and storage pool: checked where the API reports them.
+  if item.kms_key and d.diskEncryptionKey and d.diskEncryptionKey.kmsKeyName then
+    local got = d.diskEncryptionKey.kmsKeyName:gsub("/cryptoKeyVersions/.*$", "")
+    if got ~= item.kms_key then
+      bad("new disk '%s' is encrypted with %s, not %s", item.new_name, got, item.kms_key)
+    end
+  end
+  if item.storage_pool and d.storagePool
+      and naming.last(d.storagePool) ~= naming.last(item.storage_pool) then
+    bad("new disk '%s' is in storage pool %s, not %s", item.new_name, naming.last(d.storagePool),
+        naming.last(item.storage_pool))
+  end
   local s = gce.snapshot(c, item.snapshot_name)
   if not s then
     -- Deleted by the cleanup of an earlier run, which only ran once this
