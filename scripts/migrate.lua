@@ -133,9 +133,33 @@ if not state then
   end
 end
 
--- The journal: the plan goes in before the first change.
+-- One run of a command at a time: a lock file next to the journal holds
+-- the pid of the run that owns it (a run killed with -9 leaves it behind;
+-- a pid that is gone, or is not a migrate.lua, no longer holds it).
+local lock_path = journal_path .. ".lock"
+local function proc_read(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+do
+  local holder = (proc_read(lock_path) or ""):match("%d+")
+  local cmdline = holder and proc_read("/proc/" .. holder .. "/cmdline")
+  if cmdline and cmdline:find("migrate.lua", 1, true) then
+    fatal(2, ("another run of this command is in progress (pid %s; %s)"):format(holder, lock_path))
+  end
+end
 local j, jerr = journal_mod.open(journal_path)
 if not j then fatal(2, jerr) end
+do
+  local f = io.open(lock_path, "w")
+  if f then
+    f:write((proc_read("/proc/self/stat") or ""):match("^(%d+)") or "", "\n")
+    f:close()
+  end
+end
 if not state then
   j:write { type = "plan", plan = plan, command = { ... } }
 end
@@ -148,6 +172,7 @@ local result = migrate.execute(o, plan, {
 })
 progress.close()
 j:close()
+os.remove(lock_path)
 
 local rep = result.report
 rep.run = stem

@@ -120,6 +120,19 @@ describe("resilience", function()
     invariants.check(before, emu:state(), { target_type = "pd-ssd", migrated = ALL })
   end)
 
+  it("refuses to run twice at once on the same journal", function()
+    emu:load_fleet(e2e.fleet { disks = { { name = "solo" } } })
+    emu:faults { delay = { ["disks.createSnapshot"] = 1.0 } }
+    local dir = e2e.state_dir()
+    local p = e2e.spawn(emu, ARGS, dir)
+    e2e.wait_journal(dir, 3, p.pid)
+    local res = e2e.run(emu, ARGS, { state_dir = dir })
+    assert.equal(2, res.code, res.err)
+    assert.matches("another run of this command is in progress", res.err)
+    assert.equal(0, e2e.exit_code(p))
+    emu:faults {}
+  end)
+
   it("stops on Ctrl-C with exit code 130, puts back what was in flight, and continues when run again", function()
     emu:load_fleet(e2e.fleet(FLEET))
     local before = emu:state()

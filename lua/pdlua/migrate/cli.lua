@@ -73,7 +73,9 @@ How it runs:
   --create-parallel N    disks being created at once (default 16)
   --power-parallel N     instances being stopped or started at once (default 16)
   --qps N                API requests per second (default: the client's)
-  --task-timeout S       seconds one step may take (default 1800)
+  --task-timeout S       seconds one step may take (default 1800; a step
+                         on a big disk gets four times its usual duration
+                         if that is longer)
   --resume               continue this command's interrupted run (it is
                          also continued when the same command is run again)
   --retry-failed         try again the disks that were rolled back or failed

@@ -145,10 +145,13 @@ function M:add_task(wf, spec)
   local r = self
   local mod, subj, id, pg = spec.step, spec.subject, spec.id, spec.plan_group
   local retries = r.retries or { max = 3, backoff = 1, max_backoff = 30 }
+  local weight = estimate.seconds(mod.step, subj and subj.size_gb)
   local task = {
     id = id, deps = spec.deps, pool = spec.pool, group = spec.group,
-    timeout = r.task_timeout, retries = retries,
-    weight = estimate.seconds(mod.step, subj and subj.size_gb),
+    -- A step may take its timeout, or four times what it usually takes on
+    -- this disk, whichever is longer: a 10 TB snapshot takes hours.
+    timeout = r.task_timeout and math.max(r.task_timeout, 4 * weight) or nil,
+    retries = retries, weight = weight,
     run = function(t)
       if r:already_done(id) then return end
       local h = r:handle(t, id)
