@@ -268,6 +268,11 @@ function M.build(inv, sel, opts)
   plan.group_order = order
 
   M.check_quota(plan, inv)
+  -- Plans and reports list disks by zone and name.
+  table.sort(plan.items, function(a, b)
+    if a.zone ~= b.zone then return a.zone < b.zone end
+    return a.name < b.name
+  end)
   return plan
 end
 
