@@ -266,9 +266,10 @@ function M.outcomes(r, res)
             :format(tostring(c.error or c.state),
                     r.plan.options.keep_snapshots and "" or
                       ("gcloud compute snapshots delete %s --project %s; "):format(item.snapshot_name, r.plan.project),
-                    r.plan.options.delete_original and item.new_name ~= item.name and
+                    item.new_name == item.name and "" or (r.plan.options.delete_original and
                       ("gcloud compute disks delete %s --zone %s --project %s"):format(item.name, item.zone, r.plan.project)
-                      or "label the original pdlua-state=migrated")
+                      or ("gcloud compute disks add-labels %s --zone %s --project %s --labels=pdlua-state=migrated,pdlua-migrated-to=%s")
+                        :format(item.name, item.zone, r.plan.project, item.new_name)))
         end
       end
     end
@@ -329,9 +330,6 @@ function M.build_report(r, res, outcomes, extra)
   for _, item in ipairs(r.plan.items) do
     local o = outcomes[item.key] or { status = "planned" }
     local status = o.status
-    if status == "planned" and extra and extra.dry_run == false and not o.interrupted then
-      status = "planned"
-    end
     local entry = {
       name = item.name, zone = item.zone, instance = item.instance,
       from_type = item.from_type, to_type = item.to_type, status = status,
