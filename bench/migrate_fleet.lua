@@ -258,8 +258,6 @@ local function calls_per_disk(reqs, migrated)
   return total / migrated, steps / migrated, by
 end
 
-local results = {}
-
 -- 1. The fleet.
 do
   local doc = fleet(opts.instances, 0)
@@ -294,7 +292,6 @@ do
   local parts = {}
   for _, k in ipairs(keys) do parts[#parts + 1] = k .. "=" .. by[k] end
   print("  requests: " .. table.concat(parts, " "))
-  results.fleet = { ratio = makespan / lb, ratio_wall = wall / lb, calls = per_disk, rss_mb = (rss or 0) / 1024 }
 end
 
 -- 2. Unattached disks: API calls per disk.

@@ -44,11 +44,12 @@ describe("examples", function()
         { name = "twin2-boot", boot = true, sizeGb = 20 }, { source = "shared", deviceName = "shared", mode = "READ_ONLY" } } },
     }, disks = { { name = "shared" } } })
     local before = emu:state()
-    local out, err, code = run("upgrade_to_n4.lua", ("%s %s n4-standard-4 twin --endpoint %s"):format(
+    local _, err, code = run("upgrade_to_n4.lua", ("%s %s n4-standard-4 twin --endpoint %s"):format(
       e2e.PROJECT, e2e.ZONE, emu.endpoint))
     assert.equal(1, code)
     assert.matches("not starting", err)
     invariants.check(before, emu:state(), { target_type = "hyperdisk-balanced", migrated = {} })
+    local out
     out, err, code = run("upgrade_to_n4.lua", ("%s %s n4-standard-4 old --endpoint %s"):format(
       e2e.PROJECT, e2e.ZONE, emu.endpoint))
     assert.equal(0, code, err .. out)

@@ -60,7 +60,8 @@ describe("selection", function()
     local plan, sel = build { instances = { "web-1" } }
     assert.same({ "web-1-boot", "web-1-data", "web-1-logs" }, names(sel.disks, "name"))
     assert.equal(1, #plan.group_order)
-    plan, sel = build { instances = { "*" } }
+    assert.is_true(plan.groups[plan.group_order[1]].stop)
+    _, sel = build { instances = { "*" } }
     assert.equal(3, #sel.instances)
     plan = build { instances = { "nope" } }
     assert.matches("instance 'nope' not found", plan.problems[1])

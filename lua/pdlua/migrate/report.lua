@@ -176,8 +176,6 @@ end
 function M.plan_text(plan, opts)
   local out = {}
   local rows = {}
-  local by_key = {}
-  for _, item in ipairs(plan.items) do by_key[item.key] = item end
   for _, item in ipairs(plan.items) do
     local what
     if item.status == "planned" then
