@@ -61,8 +61,8 @@ describe("selection", function()
     assert.same({ "web-1-boot", "web-1-data", "web-1-logs" }, names(sel.disks, "name"))
     assert.equal(1, #plan.group_order)
     assert.is_true(plan.groups[plan.group_order[1]].stop)
-    _, sel = build { instances = { "*" } }
-    assert.equal(3, #sel.instances)
+    local _, sel2 = build { instances = { "*" } }
+    assert.equal(3, #sel2.instances)
     plan = build { instances = { "nope" } }
     assert.matches("instance 'nope' not found", plan.problems[1])
   end)
