@@ -36,6 +36,19 @@ function M.run(r, item, t)
       snapshot = item.snapshot_name,
       requestId = r:request_id("cleanup/" .. item.key, "delete-snapshot", item.zone, item.name, t),
     })
+  elseif item.new_name == item.name then
+    -- A kept snapshot of a disk whose name was taken over says it is done,
+    -- so that no later run takes it for an unfinished one (discover's
+    -- ghosts).
+    local s = gce.snapshot(c, item.snapshot_name)
+    if s and (s.labels or {})[L.state] ~= "migrated" then
+      local labels = gce.copy(s.labels)
+      labels[L.state] = "migrated"
+      gce.set_labels(c, c.snapshots, {
+        snapshot = item.snapshot_name,
+        requestId = r:request_id("cleanup/" .. item.key, "label-snapshot", item.zone, item.name, t),
+      }, labels, s.labelFingerprint)
+    end
   end
   if item.new_name ~= item.name then
     local fresh = r:fresh(item, t)

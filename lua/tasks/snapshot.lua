@@ -13,6 +13,8 @@
 local pd = require "pdlua"
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
+local plan_mod = require "pdlua.migrate.plan"
+local json = require "pdlua.migrate.json"
 
 local M = { step = "snapshot" }
 
@@ -27,18 +29,40 @@ local function record(r, item, s)
   if s.sourceDiskId then r:fact(item.key, "snapshot_source_disk_id", tostring(s.sourceDiskId)) end
 end
 
+--- What the snapshot carries besides the data: labels saying whose it is
+-- and where that disk was attached, and in its description the original's
+-- own settings. With --retain-name the original is deleted once this
+-- snapshot is READY; if a run dies then and its journal is lost, this is
+-- all that is left to finish (or undo) the migration from
+-- (workflows.discover reads it back).
+function M.body(r, item)
+  local labels = { [L.source_disk] = item.name, [L.target] = r.plan.target_type,
+                   ["pdlua-zone"] = item.zone, ["pdlua-from-type"] = item.from_type }
+  local g = r:group(item.group)
+  if g and g.kind == "instance" then
+    for k, v in pairs(plan_mod.attachment_labels(item)) do labels[k] = v end
+    if g.stop then labels[L.was_running] = "true" end
+  end
+  local original = json.encode {
+    labels = item.labels, description = item.description, provisionedIops = item.from_iops,
+    provisionedThroughput = item.from_throughput, kmsKeyName = item.from_kms_key,
+    storagePool = item.from_storage_pool,
+  }
+  local description = ("pdlua: snapshot of disk %s (zone %s, id %s) for its migration to %s; original: %s")
+    :format(item.name, item.zone, tostring(item.id), r.plan.target_type, original)
+  if #description > 2048 then
+    description = ("pdlua: snapshot of disk %s (zone %s, id %s) for its migration to %s")
+      :format(item.name, item.zone, tostring(item.id), r.plan.target_type)
+  end
+  return { name = item.snapshot_name, labels = labels, description = description }
+end
+
 local function create(r, item, t)
   local c = r.client
   local op = gce.mutate(c, c.disks, "create_snapshot", {
     zone = item.zone, disk = item.name,
-    requestId = r:request_id(item.group, "snapshot", item.zone, item.name,
-                             t),
-    body = {
-      name = item.snapshot_name,
-      labels = { [L.source_disk] = item.name, [L.target] = r.plan.target_type },
-      description = ("pdlua: snapshot of disk %s (zone %s, id %s) for its migration to %s")
-        :format(item.name, item.zone, tostring(item.id), r.plan.target_type),
-    },
+    requestId = r:request_id(item.group, "snapshot", item.zone, item.name, t),
+    body = M.body(r, item),
   })
   -- disks.createSnapshot targets the disk: the operation names the disk
   -- the snapshot was taken of, by id.

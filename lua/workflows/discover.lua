@@ -166,11 +166,75 @@ function M.select(inv, opts)
       end
     end
   end
+  if opts.retain_name then M.add_ghosts(inv, opts, out, zones, by_ref, sel) end
   table.sort(out.disks, function(a, b)
     if a.zone ~= b.zone then return a.zone < b.zone end
     return a.name < b.name
   end)
   return out
+end
+
+--- With --retain-name, an original that a run deleted before it died —
+-- and whose journal is lost — survives in its snapshot: its labels say
+-- whose it is and where it was attached, its description holds the
+-- original's own settings (tasks.snapshot). Such an original is planned
+-- again as a disk of its own ("ghost"), so the migration finishes (or is
+-- put back) instead of leaving its instance without it.
+function M.add_ghosts(inv, opts, out, zones, by_ref, sel)
+  local cjson = require "cjson"
+  sel = sel or {}
+  for _, s in ipairs(inv.snapshots or {}) do
+    local l = s.labels or {}
+    local name, zone = l[L.source_disk], l["pdlua-zone"]
+    if name and zone and zones[zone] and l[L.target] == opts.target_type and s.status == "READY"
+        and l[L.state] ~= "migrated" then
+      local d = by_ref["zones/" .. zone .. "/disks/" .. name]
+      if not d or (d.labels and d.labels[L.migrated_from] == name) then
+        local orig = {}
+        local text = s.description and s.description:match("; original: (.*)$")
+        if text then
+          local ok, v = pcall(cjson.decode, text)
+          if ok and type(v) == "table" then orig = v end
+        end
+        local labels = {}
+        for k, v in pairs(type(orig.labels) == "table" and orig.labels or {}) do labels[k] = v end
+        for k, v in pairs(l) do
+          if k == "pdlua-instance" or k == "pdlua-device" or k == "pdlua-attach"
+              or k == L.was_running then
+            labels[k] = v
+          end
+        end
+        labels[L.state], labels[L.target] = "migrating", opts.target_type
+        local function str(v) return v ~= nil and v ~= cjson.null and v or nil end
+        local ghost = {
+          name = name, zone = zone, id = s.sourceDiskId and tostring(s.sourceDiskId),
+          selfLink = ("projects/%s/zones/%s/disks/%s"):format(inv.project or opts.project, zone, name),
+          short_type = l["pdlua-from-type"], sizeGb = s.diskSizeGb, status = "READY",
+          labels = labels, description = str(orig.description),
+          provisionedIops = str(orig.provisionedIops), provisionedThroughput = str(orig.provisionedThroughput),
+          diskEncryptionKey = str(orig.kmsKeyName) and { kmsKeyName = orig.kmsKeyName } or nil,
+          storagePool = str(orig.storagePool), ghost = true,
+        }
+        local wanted
+        if opts.instances then
+          local all = #opts.instances == 1 and opts.instances[1] == "*"
+          wanted = labels["pdlua-instance"] ~= nil and (all or M.matches_any(labels["pdlua-instance"], opts.instances))
+        else
+          wanted = (not sel.disks or M.matches_any(name, sel.disks)) and labels_match(ghost, sel.labels)
+            and type_match(ghost, sel.types)
+            and (sel.attached == nil or sel.attached == (labels["pdlua-instance"] ~= nil))
+        end
+        if wanted and not M.matches_any(name, sel.exclude) then
+          -- It replaces the entry its replacement (same name) may have got.
+          for i = #out.skipped, 1, -1 do
+            local sk = out.skipped[i].disk
+            if sk.name == name and sk.zone == zone then table.remove(out.skipped, i) end
+          end
+          out.disks[#out.disks + 1] = ghost
+        end
+      end
+    end
+  end
 end
 
 -- Collects every page of a list call.

@@ -87,6 +87,35 @@ describe("resilience", function()
     end
   end)
 
+  it("converges without its journal with --retain-name, from what the snapshots carry", function()
+    local args = ARGS .. " --retain-name"
+    local ghosts = 0
+    for _, at in ipairs { 45, 60, 75, 90, 105, 120 } do
+      emu:load_fleet(e2e.fleet(FLEET))
+      local before = emu:state()
+      local dir = e2e.state_dir()
+      local p = e2e.spawn(emu, args, dir)
+      e2e.wait_journal(dir, at, p.pid)
+      assert.is_true(e2e.kill(p.pid, "KILL"))
+      os.execute("rm -rf " .. dir)
+      -- Originals the killed run had deleted and not yet replaced, or
+      -- replaced and not yet attached: only their snapshots tell.
+      local mid = emu:state()
+      for _, name in ipairs(ALL) do
+        local d = emu:find("disks", name)
+        if not d or (d.labels and d.labels["pdlua-migrated-from"] and not (d.users and #d.users > 0)
+                     and name:match("^r")) then
+          ghosts = ghosts + 1
+        end
+      end
+      assert.is_table(mid.disks)
+      local res = e2e.run(emu, args)
+      assert.equal(0, res.code, ("killed at line %d: %s %s"):format(at, res.err, res.out))
+      invariants.check(before, emu:state(), { target_type = "pd-ssd", migrated = ALL, retain_name = true })
+    end
+    assert.is_true(ghosts > 0, "no kill point left an original only in its snapshot")
+  end)
+
   it("converges after a kill -9 while a failed instance is being put back", function()
     emu:load_fleet(e2e.fleet(FLEET))
     local before = emu:state()

@@ -145,6 +145,8 @@ function M.build(inv, sel, opts)
       status = "planned",
       label_fingerprint = d.labelFingerprint,
       resumed = labels[L.state] == "migrating" or nil,
+      was_running = labels[L.was_running] == "true" or nil,
+      ghost = d.ghost,
     }
     plan.items[#plan.items + 1] = item
 
@@ -316,8 +318,7 @@ function M.plan_instance(plan, g, inst, disks_by_ref, opts)
   local status = inst.status
   local was_running = false
   for _, item in ipairs(items) do
-    local d = disks_by_ref["zones/" .. item.zone .. "/disks/" .. item.name]
-    if d and d.labels and d.labels[L.was_running] == "true" then was_running = true end
+    if item.was_running then was_running = true end
   end
   if was_running and status ~= "RUNNING" then
     status = "RUNNING"
