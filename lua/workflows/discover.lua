@@ -272,7 +272,9 @@ function M.inventory(client, opts)
       inv.instances[#inv.instances + 1] = i
     end
   end
-  inv.snapshots = collect(client.snapshots:list {})
+  -- Only pdlua's names matter (collisions, resumes): a project's other
+  -- snapshots, possibly thousands, are not read.
+  inv.snapshots = collect(client.snapshots:list { filter = 'name eq "pdlua-.*"' })
   -- Quota headroom is advice: a client or a project that does not report
   -- quotas (regions.get, projects.get) is noted, not refused.
   inv.quotas = { regions = {}, project = nil }
