@@ -95,6 +95,13 @@ test-tsan: deps
 
 test-sanitize: test-asan test-tsan
 
+# The README's first command: pdlua-emu with the demo fleet, a real
+# `pdlua migrate.lua` against it with live progress, its report, a check of
+# the fleet afterwards (examples/demo.lua).
+.PHONY: demo
+demo: all
+	$(BUILD)/pdlua examples/demo.lua
+
 bench: all
 	@for b in bench/*.lua; do echo "== $$b"; $(BUILD)/pdlua $$b || exit 1; done
 

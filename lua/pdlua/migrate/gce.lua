@@ -1,0 +1,146 @@
+--- pdlua.migrate.gce: the few Compute Engine idioms every migration step
+-- repeats — "get it, or nil if it is not there", "do this and wait for its
+-- operation", "which disk sits at this device name" — written once so a
+-- step reads like its runbook page. Calls go through the pdlua.gcp client
+-- (`c.disks:get{...}`, `c:wait(op)`), whose errors are pdlua.error values.
+local pd = require "pdlua"
+local naming = require "pdlua.migrate.naming"
+
+local M = {}
+
+--- Whether an error is Compute Engine's 404 notFound.
+function M.not_found(err)
+  return pd.is_error(err) and (err.code == 404 or err.reason == "notFound")
+end
+
+--- Whether an error is 409 alreadyExists.
+function M.already_exists(err)
+  return pd.is_error(err) and (err.code == 409 or err.reason == "alreadyExists")
+end
+
+-- Calls fn(...); a 404 gives nil, any other error is raised again.
+local function get_or_nil(fn, ...)
+  local ok, res = pcall(fn, ...)
+  if ok then return res end
+  if M.not_found(res) then return nil end
+  error(res, 0)
+end
+
+--- The disk `name` in `zone`, or nil.
+function M.disk(c, zone, name)
+  return get_or_nil(c.disks.get, c.disks, { zone = zone, disk = name })
+end
+
+--- The instance, or nil.
+function M.instance(c, zone, name)
+  return get_or_nil(c.instances.get, c.instances, { zone = zone, instance = name })
+end
+
+--- The snapshot, or nil.
+function M.snapshot(c, name)
+  return get_or_nil(c.snapshots.get, c.snapshots, { snapshot = name })
+end
+
+-- The operation each coroutine (each running step) is waiting for. When a
+-- step is cancelled or times out in the middle of a wait, its operation
+-- goes on in Compute Engine; the step's wrapper takes it from here so that
+-- whoever puts the group back first waits for it to end.
+local waiting = setmetatable({}, { __mode = "k" })
+
+--- Issues a mutation (`fn(coll, params)`) and waits for its operation.
+-- @treturn table the DONE operation (its targetId is the resource's id)
+function M.mutate(c, coll, method, params)
+  local op = coll[method](coll, params)
+  local co = coroutine.running()
+  waiting[co] = op
+  local done = c:wait(op)
+  waiting[co] = nil
+  return done
+end
+
+--- The operation the calling coroutine was waiting for when its wait was
+-- interrupted (and forgets it), or nil.
+function M.take_waiting()
+  local co = coroutine.running()
+  local op = waiting[co]
+  waiting[co] = nil
+  return op
+end
+
+--- Waits for operations left running by interrupted steps; their outcome
+-- does not matter (what they did is read afterwards), only that they end.
+function M.settle(c, ops)
+  for _, op in ipairs(ops or {}) do
+    pcall(c.wait, c, op)
+  end
+end
+
+--- Like `mutate`, but a 404 (the thing is already gone) is success: nil.
+function M.mutate_gone_ok(c, coll, method, params)
+  local ok, res = pcall(M.mutate, c, coll, method, params)
+  if ok then return res end
+  if M.not_found(res) then return nil end
+  error(res, 0)
+end
+
+--- The AttachedDisk of `inst` at `device_name`, or nil.
+function M.slot(inst, device_name)
+  for _, a in ipairs(inst and inst.disks or {}) do
+    if a.deviceName == device_name then return a end
+  end
+  return nil
+end
+
+--- Whether AttachedDisk `a` is the disk `name` of `zone`.
+function M.slot_holds(a, zone, name)
+  return a ~= nil and naming.disk_ref(a.source) == ("zones/%s/disks/%s"):format(zone, name)
+end
+
+--- Whether a disk resource is one pdlua made from the original `name`.
+function M.made_from(disk, name)
+  return disk ~= nil and disk.labels ~= nil
+    and disk.labels[naming.labels.migrated_from] == name
+end
+
+--- Raises a non-retryable pdlua.error with a clear message.
+function M.fail(reason, fmt, ...)
+  error(pd.error { reason = reason, message = fmt:format(...), retryable = false }, 0)
+end
+
+--- Raises a retryable pdlua.error (the engine tries the step again).
+function M.retry(reason, fmt, ...)
+  error(pd.error { reason = reason, message = fmt:format(...), retryable = true }, 0)
+end
+
+--- Copies a table one level deep.
+function M.copy(t)
+  local c = {}
+  for k, v in pairs(t or {}) do c[k] = v end
+  return c
+end
+
+--- Whether two label maps are equal.
+function M.same_labels(a, b)
+  a, b = a or {}, b or {}
+  for k, v in pairs(a) do if b[k] ~= v then return false end end
+  for k, v in pairs(b) do if a[k] ~= v then return false end end
+  return true
+end
+
+--- Whether `labels` contains every key/value of `want`.
+function M.has_labels(labels, want)
+  labels = labels or {}
+  for k, v in pairs(want or {}) do if labels[k] ~= v then return false end end
+  return true
+end
+
+--- Sets a resource's labels and waits. The client fetches a fresh
+-- fingerprint and retries on 412 (a stale one) by itself; `fingerprint`
+-- saves the fetch when the caller just read it.
+function M.set_labels(c, coll, params, labels, fingerprint)
+  local p = M.copy(params)
+  p.body = { labels = labels, labelFingerprint = fingerprint }
+  return M.mutate(c, coll, "set_labels", p)
+end
+
+return M

@@ -1,0 +1,86 @@
+--- tasks.delete_original: make room for a new disk that takes the
+-- original's name (--retain-name).
+--
+-- Does: deletes the original disk — only once its snapshot is READY and is
+-- a snapshot of this very disk (DESIGN.md, invariant 2), and only once it
+-- is attached nowhere.
+-- Already done when: no disk of that name exists, or the one that does is
+-- pdlua's new disk.
+-- Undo: recreate the original from the snapshot — its type, size, labels,
+-- description, hyperdisk settings and key — so the steps undone after this
+-- one can attach it back where it was.
+local naming = require "pdlua.migrate.naming"
+local gce = require "pdlua.migrate.gce"
+
+local M = { step = "delete_original" }
+
+function M.run(r, item, t)
+  local c = r.client
+  local s = gce.snapshot(c, item.snapshot_name)
+  if not s then
+    gce.fail("snapshotMissing", "snapshot '%s' of disk '%s' is missing; the original was not deleted",
+             item.snapshot_name, item.name)
+  end
+  if s.status ~= "READY" then
+    gce.retry("resourceNotReady", "snapshot '%s' is %s, not READY; the original is kept until it is",
+              item.snapshot_name, tostring(s.status))
+  end
+  if s.sourceDiskId and tostring(s.sourceDiskId) ~= tostring(item.id) then
+    gce.fail("snapshotMismatch", "snapshot '%s' is not of disk '%s' (id %s); the original was not deleted",
+             item.snapshot_name, item.name, tostring(item.id))
+  end
+  r:fact(item.key, "snapshot_id", tostring(s.id))
+  local d = gce.disk(c, item.zone, item.name)
+  if not d or gce.made_from(d, item.name) then return end
+  if d.users and #d.users > 0 then
+    gce.fail("resourceInUseByAnotherResource", "disk '%s' is still attached to %s; it was not deleted",
+             item.name, naming.last(d.users[1]))
+  end
+  gce.mutate_gone_ok(c, c.disks, "delete", {
+    zone = item.zone, disk = item.name,
+    requestId = r:request_id(item.group, "delete-original", item.zone, item.name, t),
+  })
+  r:fact(item.key, "original_deleted", true)
+end
+
+--- The insert body that recreates the original from its snapshot.
+function M.recreate_body(r, item)
+  local p = r.plan.project
+  local body = {
+    name = item.name,
+    type = naming.disk_type_url(p, item.zone, item.from_type),
+    sourceSnapshot = naming.snapshot_url(p, item.snapshot_name),
+    sizeGb = tostring(item.size_gb),
+    labels = gce.copy(item.labels),
+    description = item.description,
+    provisionedIops = item.from_iops and tostring(item.from_iops) or nil,
+    provisionedThroughput = item.from_throughput and tostring(item.from_throughput) or nil,
+    storagePool = item.from_storage_pool,
+  }
+  if item.from_kms_key then body.diskEncryptionKey = { kmsKeyName = item.from_kms_key } end
+  return body
+end
+
+function M.rollback(r, item, t)
+  local c = r.client
+  local d = gce.disk(c, item.zone, item.name)
+  if d and not gce.made_from(d, item.name) then return end   -- the original is there
+  if d then
+    if d.users and #d.users > 0 then
+      gce.fail("resourceInUseByAnotherResource", "new disk '%s' is attached to %s; the original cannot be recreated under its name",
+               item.name, naming.last(d.users[1]))
+    end
+    gce.mutate_gone_ok(c, c.disks, "delete", {
+      zone = item.zone, disk = item.name,
+      requestId = r:request_id(item.group, "retain-clear", item.zone, item.name, t),
+    })
+  end
+  local ok, err = pcall(gce.mutate, c, c.disks, "insert", {
+    zone = item.zone, body = M.recreate_body(r, item),
+    requestId = r:request_id(item.group, "recreate-original", item.zone, item.name, t),
+  })
+  if not ok and not gce.already_exists(err) then error(err, 0) end
+  r:fact(item.key, "original_recreated", true)
+end
+
+return M

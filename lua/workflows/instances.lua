@@ -1,0 +1,116 @@
+--- workflows.instances: the chain of steps for an instance and the
+-- selected disks attached to it — one stop and one start whatever the
+-- number of disks.
+--
+--   begin -> label(each disk) -> stop -> snapshot(each) -> create(each)
+--         -> detach(each, once every create is done) -> set machine type
+--         -> attach(each) -> start -> verify(each) -> cleanup(each, once
+--            every verify is done)
+--
+-- With --retain-name the new disk needs the original's name, so the
+-- original goes first: snapshot -> detach -> delete original -> create.
+-- Snapshots and creates of the instance's disks run in parallel (within the
+-- pools); detaches wait for every create so that a failed create never
+-- leaves the instance taken apart; the machine type changes when no
+-- migrated disk is attached (a hyperdisk cannot attach to an n2, a
+-- pd-standard blocks an n4). A RUNNING instance whose selected disks are all
+-- read-only is not stopped: they are swapped hot. All steps share the
+-- group's rollback scope: one failure puts the whole instance back.
+local guard = require "workflows.guard"
+local label = require "tasks.label"
+local stop = require "tasks.stop"
+local snapshot = require "tasks.snapshot"
+local create_disk = require "tasks.create_disk"
+local delete_original = require "tasks.delete_original"
+local detach = require "tasks.detach"
+local set_machine_type = require "tasks.set_machine_type"
+local attach = require "tasks.attach"
+local start = require "tasks.start"
+local verify = require "tasks.verify"
+local cleanup = require "tasks.cleanup"
+
+local M = {}
+
+local function all(list) return { table.unpack(list) } end
+
+--- Adds the steps of instance group `g` to workflow `wf`.
+-- @treturn {string,...} the ids of its tasks
+function M.add(r, wf, g)
+  local K = g.key
+  local items = {}
+  for _, key in ipairs(g.items) do items[#items + 1] = r:item(key) end
+  local retain = r.plan.options.retain_name
+  local ids = {}
+  local function add(spec)
+    spec.group = spec.group or K
+    spec.plan_group = spec.plan_group or spec.group
+    ids[#ids + 1] = r:add_task(wf, spec)
+    return spec.id
+  end
+
+  local begin = add { id = "begin:" .. K, step = guard, subject = g }
+  local labels = {}
+  for _, item in ipairs(items) do
+    labels[#labels + 1] = add { id = "label:" .. item.key, step = label, subject = item,
+                                deps = { begin } }
+  end
+  local down = nil
+  if g.stop then
+    down = add { id = "stop:" .. K, step = stop, subject = g,
+                 deps = #labels > 0 and all(labels) or { begin }, pool = "power" }
+  end
+  local snaps, creates, detaches = {}, {}, {}
+  for i, item in ipairs(items) do
+    snaps[i] = add { id = "snapshot:" .. item.key, step = snapshot, subject = item,
+                     deps = { down or labels[i] }, pool = "snapshots" }
+  end
+  if not retain then
+    for i, item in ipairs(items) do
+      creates[i] = add { id = "create:" .. item.key, step = create_disk, subject = item,
+                         deps = { snaps[i] }, pool = "disk_creates" }
+    end
+    for i, item in ipairs(items) do
+      detaches[i] = add { id = "detach:" .. item.key, step = detach, subject = item,
+                          deps = all(creates) }
+    end
+  else
+    for i, item in ipairs(items) do
+      detaches[i] = add { id = "detach:" .. item.key, step = detach, subject = item,
+                          deps = all(snaps) }
+    end
+    for i, item in ipairs(items) do
+      local del = add { id = "delete_original:" .. item.key, step = delete_original,
+                        subject = item, deps = { detaches[i] } }
+      creates[i] = add { id = "create:" .. item.key, step = create_disk, subject = item,
+                         deps = { del }, pool = "disk_creates" }
+    end
+  end
+  local mt = nil
+  if g.target_machine_type then
+    local deps = #detaches > 0 and all(detaches) or { down or begin }
+    mt = add { id = "set_machine_type:" .. K, step = set_machine_type, subject = g, deps = deps }
+  end
+  local attaches = {}
+  for i, item in ipairs(items) do
+    local deps = mt and { mt } or all(detaches)
+    deps[#deps + 1] = creates[i]
+    attaches[i] = add { id = "attach:" .. item.key, step = attach, subject = item, deps = deps }
+  end
+  local up = nil
+  if g.stop then
+    local deps = #attaches > 0 and all(attaches) or { mt or down }
+    up = add { id = "start:" .. K, step = start, subject = g, deps = deps, pool = "power" }
+  end
+  local verifies = {}
+  for i, item in ipairs(items) do
+    verifies[i] = add { id = "verify:" .. item.key, step = verify, subject = item,
+                        deps = up and { up } or all(attaches) }
+  end
+  for _, item in ipairs(items) do
+    add { id = "cleanup:" .. item.key, step = cleanup, subject = item, deps = all(verifies),
+          group = "cleanup/" .. item.key }
+  end
+  return ids
+end
+
+return M
