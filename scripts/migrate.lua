@@ -34,7 +34,17 @@ local function fatal(code, msg)
   os.exit(code)
 end
 
-local opts, err = cli.parse({ ... })
+-- The project and zone default as gcloud users expect: `pdlua --project`,
+-- then CLOUDSDK_CORE_PROJECT / CLOUDSDK_COMPUTE_ZONE, then the active
+-- gcloud configuration (pdlua.config); the flags of this script win.
+local config = require "pdlua.config"
+local function defaults(name)
+  if name == "CLOUDSDK_CORE_PROJECT" then return config.resolve().project end
+  if name == "CLOUDSDK_COMPUTE_ZONE" then return config.resolve().zone end
+  return os.getenv(name)
+end
+
+local opts, err = cli.parse({ ... }, defaults)
 if not opts then usage_error(err) end
 if opts.help then
   io.write(cli.usage)
@@ -164,13 +174,15 @@ if not state then
   j:write { type = "plan", plan = plan, command = { ... } }
 end
 
-local progress = progress_mod.new { quiet = opts.quiet, events = opts.events,
-                                    total_items = counts.planned }
+local progress = progress_mod.new { quiet = opts.quiet, verbose = opts.verbose,
+                                    events = opts.events, run = stem,
+                                    name = "migrate " .. stem, total_items = counts.planned }
+if progress.tty then o.progress_interval = 0.1 end
 local result = migrate.execute(o, plan, {
   journal = j, resumed = state, on_progress = progress.on_progress,
   on_event = progress.on_event, log = progress.log, name = "migrate " .. stem,
 })
-progress.close()
+progress.close(result.res)
 j:close()
 os.remove(lock_path)
 

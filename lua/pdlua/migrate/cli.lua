@@ -83,6 +83,7 @@ How it runs:
   --format text|json     the report's format on standard output
   --events FILE          append every task event to FILE as JSON lines
   --quiet                no live progress on standard error
+  --verbose              a progress line for every step's state change
   -h, --help             this help
 
 Exit codes: 0 everything migrated (or nothing to do); 1 some disks were
@@ -111,7 +112,7 @@ local VALUE_FLAGS = {
 local BOOL_FLAGS = {
   attached = true, unattached = true, ["retain-name"] = true,
   ["delete-original"] = true, ["keep-snapshots"] = true, ["dry-run"] = true,
-  yes = true, resume = true, ["retry-failed"] = true, quiet = true, help = true,
+  yes = true, resume = true, ["retry-failed"] = true, quiet = true, verbose = true, help = true,
 }
 
 local function split_list(s)
@@ -265,6 +266,7 @@ function M.check(raw, env)
   o.resume = raw.resume or false
   o.retry_failed = raw["retry-failed"] or false
   o.quiet = raw.quiet or false
+  o.verbose = raw.verbose or false
   o.plan_format = raw.plan
   if o.plan_format and not ({ text = true, json = true, dot = true })[o.plan_format] then
     return usage_error("--plan must be text, json or dot, not '%s'", o.plan_format)

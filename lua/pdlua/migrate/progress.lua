@@ -1,91 +1,67 @@
 --- pdlua.migrate.progress: what a person watching a migration sees.
--- A status line on standard error, redrawn in place on a terminal (ninja
--- style) and printed every few seconds otherwise, plus one line for each
--- thing worth knowing as it happens: a disk done, a step failing, a group
--- being put back. `--events FILE` gets every engine event as a JSON line.
--- Callbacks run on the thread that called wf:run, never on workers.
-local json = require "pdlua.migrate.json"
+-- The shared display of pdlua.progress — one status block redrawn in place
+-- on a terminal, `HH:MM:SS` lines elsewhere, failures and rollbacks printed
+-- as they happen — plus the lines only a migration can say: a disk done, a
+-- group being put back, the run's own log lines. `--events FILE` gets
+-- every engine event as a JSON line through the shared writer
+-- (pdlua.events). Callbacks run on the thread that called wf:run, never on
+-- workers.
+local progress = require "pdlua.progress"
+local events_mod = require "pdlua.events"
 
 local M = {}
 
-local function isatty()
-  local ok, host = pcall(require, "pdlua.host")
-  return ok and host.isatty and host.isatty("stderr") or false
-end
-
 --- Creates the callbacks.
--- @tparam table p {quiet, events (path), total_items, out (file, default
---   io.stderr)}
--- @treturn table {on_progress, on_event, log, close}
+-- @tparam table p {quiet, verbose, events (path), run (the run id for the
+--   events file), name, total_items, out (file, default io.stderr), tty,
+--   color, clock (tests)}
+-- @treturn table {on_progress, on_event, log, close(res)}
 function M.new(p)
-  local out = p.out or io.stderr
-  local tty = not p.quiet and isatty() and os.getenv("TERM") ~= "dumb"
+  local display = progress.new { name = p.name, quiet = p.quiet, verbose = p.verbose,
+                                 out = p.out, tty = p.tty, color = p.color, clock = p.clock,
+                                 summary_every = p.summary_every }
   local events
   if p.events then
-    events = assert(io.open(p.events, "a"))
-    events:setvbuf("line")
+    events = assert(events_mod.open(p.events, { run = p.run, workflow = p.name }))
+    events:run_started(nil)
   end
-  local last_line, last_print = nil, -math.huge
-  local self = { done_items = 0 }
+  -- On a terminal the block redraws ~10 times a second: scripts/migrate.lua
+  -- asks the engine for ticks that often.
+  local self = { done_items = 0, tty = not p.quiet and (p.tty == nil and progress.is_tty() or p.tty) }
 
-  local function clear()
-    if tty and last_line then out:write("\r\27[K") end
+  --- A line above the status (a migration's own news).
+  function self.log(line)
+    display.print(line)
   end
-  local function emit(line)
-    if p.quiet then return end
-    clear()
-    out:write(line, "\n")
-    if tty and last_line then out:write(last_line) end
-    out:flush()
-  end
-  self.log = emit
 
   function self.on_progress(pr)
-    if p.quiet then return end
-    local c = pr.counts or {}
-    local total = 0
-    for _, n in pairs(c) do total = total + n end
-    local finished = (c.succeeded or 0) + (c.failed or 0) + (c.skipped or 0) + (c.cancelled or 0)
-      + (c.timed_out or 0) + (c.rolled_back or 0) + (c.rollback_failed or 0)
-    local line = ("[%d/%d steps] %d running%s%s"):format(finished, total, c.running or 0,
-      ((c.failed or 0) + (c.timed_out or 0)) > 0 and (", %d failed"):format((c.failed or 0) + (c.timed_out or 0)) or "",
-      pr.eta and pr.eta == pr.eta and pr.eta < math.huge and (", eta %ds"):format(math.floor(pr.eta + 0.5)) or "")
-    if tty then
-      out:write("\r\27[K", line)
-      out:flush()
-      last_line = line
-    else
-      local now = os.time()
-      if now - last_print >= 5 then
-        out:write(line, "\n")
-        out:flush()
-        last_print = now
-      end
-    end
+    display.on_progress(pr)
   end
 
   function self.on_event(e)
-    if events then events:write(json.encode(e), "\n") end
-    if p.quiet or type(e) ~= "table" then return end
-    local id, state = tostring(e.id or e.task or ""), e.state
+    if events then events:event(e) end
+    if type(e) ~= "table" then return end
+    display.on_event(e)
+    local id, state = tostring(e.task or ""), e.state
     local step = id:match("^([%w_]+):") or ""
-    if state == "failed" or state == "timed_out" or state == "rollback_failed" then
-      emit(("%s %s: %s"):format(id, state:gsub("_", " "), tostring(e.error or "")))
-    elseif state == "succeeded" and step == "verify" then
+    if state == "succeeded" and step == "verify" then
       self.done_items = self.done_items + 1
-      emit(("migrated %s (%d/%d)"):format(id:match(":(.*)$"), self.done_items, p.total_items or 0))
+      display.print(("migrated %s (%d/%d)"):format(id:match(":(.*)$"), self.done_items,
+                                                   p.total_items or 0))
     elseif state == "rolled_back" and step == "begin" then
-      emit(("put back %s"):format(id:match(":(.*)$")))
+      display.print(("put back %s"):format(id:match(":(.*)$")))
     end
   end
 
-  function self.close()
-    if tty and last_line then
-      out:write("\r\27[K")
-      out:flush()
-      last_line = nil
+  --- Ends the display; with the engine's result, closes the events file's
+  -- run with its counts.
+  function self.close(res)
+    display.finish()
+    if events then
+      if res then events:run_finished(res) end
+      events:close()
+      events = nil
     end
-    if events then events:close() end
   end
   return self
 end
