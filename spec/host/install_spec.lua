@@ -27,6 +27,16 @@ describe("make install", function()
     assert.equal(0, code2, err2)
     assert.matches("^ok %d+%.%d+%.%d+ " .. prefix:gsub("%p", "%%%0") .. "/share/pdlua/lua\n$", out)
 
+    -- the migration script runs from the prefix too, and the events file
+    -- module it uses is installed
+    local usage, err3, code3 = env.run("cd / && " .. env.quote(bin) .. " migrate.lua --help")
+    assert.equal(0, code3, err3)
+    assert.matches("^usage: pdlua migrate%.lua", usage)
+    local ev, err4, code4 = env.run("cd / && " .. env.quote(bin) ..
+      " -e \"print(require('pdlua.events').iso(0))\"")
+    assert.equal(0, code4, err4)
+    assert.equal("1970-01-01T00:00:00.000Z\n", ev)
+
     os.remove(prefix .. "/share/pdlua/scripts/installed_check.lua")
     _, err, code = env.run(make .. " uninstall")
     assert.equal(0, code, err)
