@@ -119,6 +119,33 @@ describe("the REPL's client and helpers", function()
     assert.equal(("> %d\n> "):format(#emu:state().disks), out)
   end)
 
+  it("plan{} shows what migrate.lua would do and migrate{} does it, in the REPL", function()
+    local state_dir = os.tmpname()
+    os.remove(state_dir)
+    local out, err, code = session({
+      "p = plan{target_disk_type = 'pd-balanced', disks = {'orphan-1', 'orphan-2'}}",
+      "p", "#p.items",
+      ("migrate{target_disk_type = 'pd-balanced', disks = {'orphan-1'}, yes = true, quiet = true, state_dir = %q}")
+        :format(state_dir),
+      "migrate{target_disk_type = 'bogus'}",
+      "'still here'"}, "--project " .. emu.project .. " --zone us-central1-a")
+    os.execute("rm -rf " .. env.quote(state_dir))
+    assert.equal(0, code, err)
+    assert.matches("orphan%-1%s+us%-central1%-a%s+%-%s+pd%-standard%s+100 GB%s+%-> orphan%-1%-pdb", out)
+    assert.matches("orphan%-2[^\n]*skip: already pd%-balanced", out)
+    assert.matches("\n> 2\n", out)
+    assert.matches("orphan%-1%s+us%-central1%-a[^\n]*migrated%s+orphan%-1%-pdb", out)
+    assert.matches("\n0\n> ", out)                      -- migrate{} returned exit code 0
+    assert.matches("unknown disk type 'bogus'", err)
+    assert.matches("> 2\n> still here\n", out)           -- a usage error returns 2, the REPL stays
+    local found
+    for _, d in ipairs(emu:state().disks) do
+      if d.name == "orphan-1-pdb" then found = d end
+    end
+    assert.truthy(found, "orphan-1-pdb was created")
+    assert.matches("pd%-balanced$", found.type)
+  end)
+
   it("help() lists the helpers", function()
     local out, err, code = session({"client", "help()"}, nil, {CLOUDSDK_CORE_PROJECT = ""})
     assert.equal(0, code, err)
