@@ -181,7 +181,7 @@ describe("resilience", function()
       assert.equal(was, i.status, i.name .. ": " .. err)
     end
     local res = e2e.run(emu, ARGS, { state_dir = dir })
-    assert.equal(0, res.code, res.err)
+    assert.equal(0, res.code, res.err .. "\n" .. (res.out or ""))
     e2e.expect_status(res, "migrated", ALL)
     invariants.check(before, emu:state(), { target_type = "pd-ssd", migrated = ALL })
   end)
