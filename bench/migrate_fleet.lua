@@ -23,6 +23,7 @@
 local root = debug.getinfo(1, "S").source:match("^@(.*)/bench/migrate_fleet%.lua$") or "."
 package.path = root .. "/spec/?.lua;" .. package.path
 local cjson = require "cjson"
+local emulator = require "pdlua.emulator"
 local invariants = require "support.invariants"
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
@@ -32,11 +33,6 @@ local function read(path)
   local s = f:read("a")
   f:close()
   return s
-end
-local function write(path, s)
-  local f = assert(io.open(path, "w"))
-  f:write(s)
-  f:close()
 end
 
 local opts = { scale = 0.012, instances = 250, unattached = 200, snapshots = 32, creates = 32,
@@ -87,17 +83,9 @@ local function fleet(instances, unattached)
 end
 
 local function start_emu(doc, scale)
-  write(dir .. "/fleet.json", cjson.encode(doc))
-  os.remove(dir .. "/emu.out")
-  os.execute(("%s --port 0 --fleet %s --latency-scale %s >%s 2>%s & echo $! >%s"):format(
-    quote(emu_bin), quote(dir .. "/fleet.json"), tostring(scale), quote(dir .. "/emu.out"),
-    quote(dir .. "/emu.err"), quote(dir .. "/emu.pid")))
-  for _ = 1, 1000 do
-    local url = (read(dir .. "/emu.out") or ""):match("listening on (http://127%.0%.0%.1:%d+)")
-    if url then return url, (read(dir .. "/emu.pid") or ""):match("%d+") end
-    pd.sleep(0.02)
-  end
-  error("pdlua-emu did not start: " .. (read(dir .. "/emu.err") or ""))
+  local emu, _, err = emulator.start { bin = emu_bin, fleet = doc, latency_scale = scale, timeout = 20 }
+  if not emu then error("pdlua-emu did not start: " .. err) end
+  return emu.url, emu
 end
 
 local function get(url)
@@ -261,7 +249,7 @@ end
 -- 1. The fleet.
 do
   local doc = fleet(opts.instances, 0)
-  local url, pid = start_emu(doc, opts.scale)
+  local url, emu = start_emu(doc, opts.scale)
   local before = get(url .. "/emulator/v1/state")
   local rep, wall, rss = migrate(url)
   local after = get(url .. "/emulator/v1/state")
@@ -274,7 +262,7 @@ do
   local ops = list_ops(url)
   local lb, which, bounds = lower_bound(ops, doc)
   local per_disk, per_disk_steps, by = calls_per_disk(requests(url), #migrated)
-  os.execute("kill -TERM " .. pid)
+  emu:stop()
   local makespan = rep.metrics and rep.metrics.makespan_s or wall
   print(("fleet: %d disks on %d instances, latency scale %s, pools snapshots=%d disk_creates=%d power=%d, max_parallel=%d, qps=%s")
     :format(#migrated, opts.instances, tostring(opts.scale), opts.snapshots, opts.creates, opts.power,
@@ -297,12 +285,12 @@ end
 -- 2. Unattached disks: API calls per disk.
 if opts.unattached > 0 then
   local doc = fleet(0, opts.unattached)
-  local url, pid = start_emu(doc, opts.scale / 4)
+  local url, emu = start_emu(doc, opts.scale / 4)
   local rep, wall = migrate(url)
   local migrated = 0
   for _, d in ipairs(rep.disks or {}) do if d.status == "migrated" then migrated = migrated + 1 end end
   local per_disk, per_disk_steps, by = calls_per_disk(requests(url), migrated)
-  os.execute("kill -TERM " .. pid)
+  emu:stop()
   print(("unattached: %d disks in %.1f s; API calls per migrated disk: %.2f (%.2f without discovery)")
     :format(migrated, wall, per_disk, per_disk_steps))
   local keys = {}

@@ -12,6 +12,7 @@ local root = debug.getinfo(1, "S").source:match("^@(.*)/examples/demo%.lua$") or
 package.path = root .. "/spec/?.lua;" .. package.path
 local invariants = require "support.invariants"
 local cjson = require "cjson"
+local emulator = require "pdlua.emulator"
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local function read(path)
@@ -45,25 +46,13 @@ local function cleanup() os.execute("rm -rf " .. quote(dir)) end
 
 -- 1. The emulator.
 print(("== Starting pdlua-emu with %s (latency scale %s)"):format("examples/fleets/demo.json", scale))
-os.execute(("%s --port 0 --fleet %s --latency-scale %s >%s 2>%s & echo $! >%s"):format(
-  quote(emu_bin), quote(fleet), scale, quote(dir .. "/emu.out"), quote(dir .. "/emu.err"),
-  quote(dir .. "/emu.pid")))
-local url
-for _ = 1, 500 do
-  url = (read(dir .. "/emu.out") or ""):match("listening on (http://127%.0%.0%.1:%d+)")
-  if url then break end
-  pd.sleep(0.02)
-end
-local pid = (read(dir .. "/emu.pid") or ""):match("%d+")
-local function stop_emu()
-  if pid then os.execute("kill -TERM " .. pid .. " 2>/dev/null") end
-end
-if not url then
-  io.stderr:write("demo: pdlua-emu did not start: ", read(dir .. "/emu.err") or "", "\n")
-  stop_emu()
+local emu, _, emu_err = emulator.start { bin = emu_bin, fleet = fleet, latency_scale = scale, timeout = 10 }
+if not emu then
+  io.stderr:write("demo: pdlua-emu did not start: ", emu_err, "\n")
   cleanup()
   os.exit(1)
 end
+local url = emu.url
 print("   " .. url)
 
 local function state()
@@ -97,7 +86,7 @@ end
 print("== Checking the fleet")
 local check = invariants.check(before, after, { target_type = "pd-balanced", migrated = migrated,
                                                 no_raise = true })
-stop_emu()
+emu:stop()
 cleanup()
 if #check.violations > 0 then
   print("   FAILED:")

@@ -215,6 +215,28 @@ end
 
 ------------------------------------------------------------------ catalogue
 
+--- The list and aggregatedList handlers of a zonal collection (disks,
+-- instances): `kind` "disk" gives compute#diskList and
+-- compute#diskAggregatedList; in_zone(m, z) is the zone's resources,
+-- view(m, r) a resource's full view (lazy views come from m:lazy_view).
+local function zonal_lists(kind, collection, in_zone, view)
+  local function list(ctx)
+    local m, z = ctx.model, ctx.params.zone
+    return list_response(ctx, "compute#" .. kind .. "List", m:link("zones", z, collection),
+                         keyed(in_zone(m, z)), function(r) return view(m, r) end,
+                         function(r) return m:lazy_view(kind, r) end)
+  end
+  local function aggregated(ctx)
+    local m = ctx.model
+    return aggregated_response(ctx, "compute#" .. kind .. "AggregatedList", collection,
+                               m:link("aggregated", collection), m,
+                               function(z) return in_zone(m, z) end,
+                               function(r) return view(m, r) end,
+                               function(r) return m:lazy_view(kind, r) end)
+  end
+  return list, aggregated
+end
+
 local function zones_list(ctx)
   local m = ctx.model
   local objs = {}
@@ -261,20 +283,8 @@ end
 
 ------------------------------------------------------------------ disks
 
-local function disks_list(ctx)
-  local m, z = ctx.model, ctx.params.zone
-  return list_response(ctx, "compute#diskList", m:link("zones", z, "disks"),
-                       keyed(m:zone_disks(z)), function(d) return m:disk_view(d) end,
-                       function(d) return m:lazy_view("disk", d) end)
-end
-
-local function disks_aggregated(ctx)
-  local m = ctx.model
-  return aggregated_response(ctx, "compute#diskAggregatedList", "disks", m:link("aggregated", "disks"),
-                             m, function(z) return m:zone_disks(z) end,
-                             function(d) return m:disk_view(d) end,
-                             function(d) return m:lazy_view("disk", d) end)
-end
+local disks_list, disks_aggregated = zonal_lists("disk", "disks",
+  function(m, z) return m:zone_disks(z) end, function(m, d) return m:disk_view(d) end)
 
 local function disks_get(ctx)
   local m = ctx.model
@@ -582,21 +592,8 @@ end
 
 ------------------------------------------------------------------ instances
 
-local function instances_list(ctx)
-  local m, z = ctx.model, ctx.params.zone
-  return list_response(ctx, "compute#instanceList", m:link("zones", z, "instances"),
-                       keyed(m:zone_instances(z)), function(i) return m:instance_view(i) end,
-                       function(i) return m:lazy_view("instance", i) end)
-end
-
-local function instances_aggregated(ctx)
-  local m = ctx.model
-  return aggregated_response(ctx, "compute#instanceAggregatedList", "instances",
-                             m:link("aggregated", "instances"), m,
-                             function(z) return m:zone_instances(z) end,
-                             function(i) return m:instance_view(i) end,
-                             function(i) return m:lazy_view("instance", i) end)
-end
+local instances_list, instances_aggregated = zonal_lists("instance", "instances",
+  function(m, z) return m:zone_instances(z) end, function(m, i) return m:instance_view(i) end)
 
 local function instances_get(ctx)
   local m = ctx.model

@@ -60,14 +60,9 @@ function M.run(r, item, t)
     end
     if opts.delete_original then
       if d and not gce.made_from(d, item.name) then
-        if d.users and #d.users > 0 then
-          gce.fail("resourceInUseByAnotherResource", "original '%s' is attached to %s; it was not deleted",
-                   item.name, naming.last(d.users[1]))
-        end
-        gce.mutate_gone_ok(c, c.disks, "delete", {
-          zone = item.zone, disk = item.name,
-          requestId = r:request_id("cleanup/" .. item.key, "delete-original", item.zone, item.name, t),
-        })
+        gce.delete_unattached(c, item.zone, d, item.name,
+                              r:request_id("cleanup/" .. item.key, "delete-original", item.zone, item.name, t),
+                              "original '%s' is attached to %s; it was not deleted")
       end
     elseif fresh and not labelled then
       -- Untouched since discovery: its fingerprint is still good.

@@ -102,14 +102,9 @@ function M.rollback(r, item, t)
   local c = r.client
   local d = gce.disk(c, item.zone, item.new_name)
   if not d or not gce.made_from(d, item.name) then return end
-  if d.users and #d.users > 0 then
-    gce.fail("resourceInUseByAnotherResource", "new disk '%s' is still attached to %s; it was not deleted",
-             item.new_name, naming.last(d.users[1]))
-  end
-  gce.mutate_gone_ok(c, c.disks, "delete", {
-    zone = item.zone, disk = item.new_name,
-    requestId = r:request_id(item.group, "create-undo", item.zone, item.new_name, t),
-  })
+  gce.delete_unattached(c, item.zone, d, item.new_name,
+                        r:request_id(item.group, "create-undo", item.zone, item.new_name, t),
+                        "new disk '%s' is still attached to %s; it was not deleted")
 end
 
 return M

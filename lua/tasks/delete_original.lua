@@ -32,14 +32,9 @@ function M.run(r, item, t)
   r:fact(item.key, "snapshot_id", tostring(s.id))
   local d = gce.disk(c, item.zone, item.name)
   if not d or gce.made_from(d, item.name) then return end
-  if d.users and #d.users > 0 then
-    gce.fail("resourceInUseByAnotherResource", "disk '%s' is still attached to %s; it was not deleted",
-             item.name, naming.last(d.users[1]))
-  end
-  gce.mutate_gone_ok(c, c.disks, "delete", {
-    zone = item.zone, disk = item.name,
-    requestId = r:request_id(item.group, "delete-original", item.zone, item.name, t),
-  })
+  gce.delete_unattached(c, item.zone, d, item.name,
+                        r:request_id(item.group, "delete-original", item.zone, item.name, t),
+                        "disk '%s' is still attached to %s; it was not deleted")
   r:fact(item.key, "original_deleted", true)
 end
 
@@ -66,14 +61,9 @@ function M.rollback(r, item, t)
   local d = gce.disk(c, item.zone, item.name)
   if d and not gce.made_from(d, item.name) then return end   -- the original is there
   if d then
-    if d.users and #d.users > 0 then
-      gce.fail("resourceInUseByAnotherResource", "new disk '%s' is attached to %s; the original cannot be recreated under its name",
-               item.name, naming.last(d.users[1]))
-    end
-    gce.mutate_gone_ok(c, c.disks, "delete", {
-      zone = item.zone, disk = item.name,
-      requestId = r:request_id(item.group, "retain-clear", item.zone, item.name, t),
-    })
+    gce.delete_unattached(c, item.zone, d, item.name,
+                          r:request_id(item.group, "retain-clear", item.zone, item.name, t),
+                          "new disk '%s' is attached to %s; the original cannot be recreated under its name")
   end
   local ok, err = pcall(gce.mutate, c, c.disks, "insert", {
     zone = item.zone, body = M.recreate_body(r, item),

@@ -16,14 +16,11 @@
 -- file), latency_scale (default 0.001), seed, args (extra flags, array).
 local env = require "support.env"
 local cjson = require "cjson"
+local emulator = require "pdlua.emulator"
 
 local M = {}
-local Emu = {}
+local Emu = setmetatable({}, {__index = emulator.Emulator})
 Emu.__index = Emu
-
-local function sleep(s)
-  if pd and pd.sleep then pd.sleep(s) else os.execute("sleep " .. s) end
-end
 
 local function read(path)
   local f = io.open(path, "r")
@@ -39,64 +36,20 @@ local function write(path, s)
   f:close()
 end
 
-local function self_pid()
-  local s = read("/proc/self/stat")
-  return s and s:match("^(%d+)")
-end
-
 --- JSON helpers for specs (cjson with nulls dropped).
 M.json = cjson
 
 --- Starts an emulator; raises if it does not say it is listening.
 function M.start(opts)
   opts = opts or {}
-  local dir = assert(io.popen("mktemp -d")):read("l")
-  local fleet = opts.fleet
-  if type(fleet) == "table" then
-    write(dir .. "/fleet.json", cjson.encode(fleet))
-    fleet = dir .. "/fleet.json"
-  end
-  local args = {"--port", "0", "--latency-scale", tostring(opts.latency_scale or 0.001),
-                "--seed", tostring(opts.seed or 1)}
-  if fleet then
-    args[#args + 1] = "--fleet"
-    args[#args + 1] = fleet
-  end
-  local pid = self_pid()
-  if pid then
-    args[#args + 1] = "--watch-pid"
-    args[#args + 1] = pid
-  end
-  for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
-  local quoted = {}
-  for i, a in ipairs(args) do quoted[i] = env.quote(a) end
-  local q = env.quote
-  local cmd = string.format("(%s %s >%s 2>%s & echo $! >%s; wait $!; echo $? >%s) >/dev/null 2>&1 </dev/null &",
-                            q(env.emu), table.concat(quoted, " "), q(dir .. "/out"), q(dir .. "/err"),
-                            q(dir .. "/pid"), q(dir .. "/rc"))
-  os.execute(cmd)
-  local e = setmetatable({dir = dir}, Emu)
-  local deadline = os.time() + 60
-  while os.time() <= deadline do
-    local out = read(dir .. "/out") or ""
-    local port = out:match("listening on http://127%.0%.0%.1:(%d+)")
-    if port then
-      e.pid = (read(dir .. "/pid") or ""):match("%d+")
-      e.port = tonumber(port)
-      e.url = "http://127.0.0.1:" .. port
-      e.endpoint = e.url .. "/compute/v1/"
-      local _, st = e:request("GET", e.url .. "/emulator/v1/health")
-      e.project = st.project
-      return e
-    end
-    if read(dir .. "/rc") then
-      local err = read(dir .. "/err") or ""
-      os.execute("rm -rf " .. q(dir))
-      error("pdlua-emu exited before listening: " .. err, 2)
-    end
-    sleep(0.01)
-  end
-  error("pdlua-emu did not start within 60 s: " .. (read(dir .. "/err") or ""), 2)
+  local e, msg = emulator.start {bin = env.emu, fleet = opts.fleet, latency_scale = opts.latency_scale or 0.001,
+                                 seed = opts.seed or 1, watch_pid = true, args = opts.args}
+  if not e then error(msg, 2) end
+  setmetatable(e, Emu)
+  e.endpoint = e.url .. "/compute/v1/"
+  local _, st = e:request("GET", e.url .. "/emulator/v1/health")
+  e.project = st.project
+  return e
 end
 
 --- Raw HTTP with curl. opts: body (string or table -> JSON), headers
@@ -216,25 +169,14 @@ end
 -- Returns the exit code and stderr.
 function Emu:stop(opts)
   if self.stopped then return self.rc, self.stderr end
-  self.stopped = true
-  os.execute("kill -TERM " .. self.pid .. " 2>/dev/null")
-  local deadline = os.time() + 60
-  local rc
-  while os.time() <= deadline do
-    rc = read(self.dir .. "/rc")
-    if rc and rc:match("%d") then break end
-    sleep(0.01)
-  end
-  local err = read(self.dir .. "/err") or ""
-  os.execute("rm -rf " .. env.quote(self.dir))
-  self.rc, self.stderr = tonumber(rc and rc:match("%d+")), err
+  local rc, err = emulator.Emulator.stop(self)
   if not (opts and opts.check == false) then
-    assert(self.rc == 0, "pdlua-emu exited with " .. tostring(self.rc) .. ": " .. err)
+    assert(rc == 0, "pdlua-emu exited with " .. tostring(rc) .. ": " .. err)
     for _, pat in ipairs {"Sanitizer", "runtime error:", "internal error"} do
       assert(not err:find(pat, 1, true), "pdlua-emu stderr: " .. err)
     end
   end
-  return self.rc, err
+  return rc, err
 end
 
 return M

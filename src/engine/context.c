@@ -10,6 +10,7 @@
  */
 #include "pdlua/context.h"
 #include "pdlua/error.h"
+#include "pdlua/luaclass.h"
 
 #include <lauxlib.h>
 #include <math.h>
@@ -461,19 +462,15 @@ int pd_context_l_new(lua_State *L)
     lua_settop(L, 2);
     ctx_data *c = lua_newuserdatauv(L, sizeof *c, 3);   /* 3 */
     memset(c, 0, sizeof *c);
-    if (luaL_newmetatable(L, PD_CONTEXT_META)) {
-        static const luaL_Reg methods[] = {
-            {"get", ctx_get}, {"set", ctx_set}, {"put", ctx_put},
-            {"append", ctx_append}, {"incr", ctx_incr},
-            {"snapshot", ctx_snapshot}, {"fields", ctx_fields}, {NULL, NULL},
-        };
-        luaL_newlib(L, methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, ctx_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, ctx_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
+    static const luaL_Reg methods[] = {
+        {"get", ctx_get}, {"set", ctx_set}, {"put", ctx_put},
+        {"append", ctx_append}, {"incr", ctx_incr},
+        {"snapshot", ctx_snapshot}, {"fields", ctx_fields}, {NULL, NULL},
+    };
+    static const luaL_Reg meta[] = {
+        {"__gc", ctx_gc}, {"__tostring", ctx_tostring}, {NULL, NULL},
+    };
+    pd_luaclass_metatable(L, PD_CONTEXT_META, methods, meta);
     lua_setmetatable(L, 3);
 
     /* Field names sorted, so field numbers do not depend on hash order. */

@@ -17,6 +17,7 @@
 #include "pdlua/executor.h"
 #include "pdlua/graph.h"
 #include "pdlua/interrupt.h"
+#include "pdlua/luaclass.h"
 #include "pdlua/modules.h"
 #include "pdlua/core.h"
 #include "pdlua/runtime.h"
@@ -1181,37 +1182,31 @@ static int l_configure(lua_State *L)
 
 int luaopen_pdlua_engine(lua_State *L)
 {
-    if (luaL_newmetatable(L, WORKFLOW_META)) {
-        static const luaL_Reg methods[] = {
-            {"task", wf_task}, {"order", wf_order}, {"levels", wf_levels},
-            {"dot", wf_dot}, {"run", wf_run}, {"cancel", wf_cancel},
-            {"critical_path", wf_critical_path}, {NULL, NULL},
-        };
-        luaL_newlib(L, methods);
+    /* A workflow's __index is a function (wf_index): it answers `name`
+     * and `running`, then looks in the "methods" table. */
+    static const luaL_Reg wf_methods[] = {
+        {"task", wf_task}, {"order", wf_order}, {"levels", wf_levels},
+        {"dot", wf_dot}, {"run", wf_run}, {"cancel", wf_cancel},
+        {"critical_path", wf_critical_path}, {NULL, NULL},
+    };
+    static const luaL_Reg wf_meta[] = {
+        {"__index", wf_index}, {"__gc", wf_gc}, {"__len", wf_len},
+        {"__tostring", wf_tostring}, {NULL, NULL},
+    };
+    if (pd_luaclass_metatable(L, WORKFLOW_META, NULL, wf_meta)) {
+        luaL_newlib(L, wf_methods);
         lua_setfield(L, -2, "methods");
-        lua_pushcfunction(L, wf_index);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, wf_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, wf_len);
-        lua_setfield(L, -2, "__len");
-        lua_pushcfunction(L, wf_tostring);
-        lua_setfield(L, -2, "__tostring");
     }
     lua_pop(L, 1);
-    if (luaL_newmetatable(L, SEMAPHORE_META)) {
-        static const luaL_Reg methods[] = {
-            {"acquire", sem_acquire}, {"try_acquire", sem_try_acquire},
-            {"release", sem_release}, {"available", sem_available},
-            {"with", sem_with}, {NULL, NULL},
-        };
-        luaL_newlib(L, methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, sem_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, sem_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
+    static const luaL_Reg sem_methods[] = {
+        {"acquire", sem_acquire}, {"try_acquire", sem_try_acquire},
+        {"release", sem_release}, {"available", sem_available},
+        {"with", sem_with}, {NULL, NULL},
+    };
+    static const luaL_Reg sem_meta[] = {
+        {"__gc", sem_gc}, {"__tostring", sem_tostring}, {NULL, NULL},
+    };
+    pd_luaclass_metatable(L, SEMAPHORE_META, sem_methods, sem_meta);
     lua_pop(L, 1);
 
     static const luaL_Reg fns[] = {

@@ -15,6 +15,7 @@
 #include "pdlua/gcp_lua.h"
 #include "pdlua/http.h"
 #include "pdlua/jwt.h"
+#include "pdlua/luaclass.h"
 #include "pdlua/modules.h"
 #include "pdlua/runtime.h"
 
@@ -372,12 +373,8 @@ int luaopen_pdlua_gcp_core(lua_State *L)
         {NULL, NULL},
     };
     pd_error_init(L);
-    if (luaL_newmetatable(L, CLIENT_META)) {
-        luaL_newlib(L, client_methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_gc);
-        lua_setfield(L, -2, "__gc");
-    }
+    static const luaL_Reg client_meta[] = {{"__gc", l_gc}, {NULL, NULL}};
+    pd_luaclass_metatable(L, CLIENT_META, client_methods, client_meta);
     lua_pop(L, 1);
     luaL_newmetatable(L, PD_GCP_ARRAY_META);
     lua_pop(L, 1);

@@ -83,6 +83,16 @@ function M.mutate_gone_ok(c, coll, method, params)
   error(res, 0)
 end
 
+--- Deletes disk resource `d` of `zone` (already gone is success), but
+-- never one still attached: then fails resourceInUseByAnotherResource with
+-- `fmt` formatted with `name` and the instance it is attached to.
+function M.delete_unattached(c, zone, d, name, request_id, fmt)
+  if d.users and #d.users > 0 then
+    M.fail("resourceInUseByAnotherResource", fmt, name, naming.last(d.users[1]))
+  end
+  return M.mutate_gone_ok(c, c.disks, "delete", { zone = zone, disk = name, requestId = request_id })
+end
+
 --- The AttachedDisk of `inst` at `device_name`, or nil.
 function M.slot(inst, device_name)
   for _, a in ipairs(inst and inst.disks or {}) do
