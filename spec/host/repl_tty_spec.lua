@@ -26,7 +26,12 @@ local function start(extra_env)
   local _, code = sh(cmd)
   assert.equal(0, code)
   local s = setmetatable({name = name, sock = sock, home = home}, Session)
-  s:wait_for("^>$")
+  -- a REPL that never shows its prompt must not outlive the spec
+  local ok, err = pcall(s.wait_for, s, "^>$")
+  if not ok then
+    s:stop()
+    error(err, 0)
+  end
   return s
 end
 
