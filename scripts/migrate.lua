@@ -133,6 +133,10 @@ if not state then
     io.stderr:write("Nothing to migrate.\n")
   elseif not opts.yes then
     if not opts.plan_format then print_plan("text", io.stderr) end
+    if opts.take_over then
+      io.stderr:write(("\nThis run takes over every disk and instance claimed by run %s: make sure that run is gone.")
+        :format(opts.take_over))
+    end
     io.stderr:write(("\nMigrate %d disk(s)%s? Type 'yes' to go on: "):format(counts.planned,
       instance_groups > 0 and (" (stopping and restarting %d instance(s))"):format(instance_groups) or ""))
     io.stderr:flush()

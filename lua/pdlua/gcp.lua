@@ -117,8 +117,10 @@ local function build(client, coll, name, spec, p)
   if spec.aggregated and p.returnPartialSuccess == nil then
     q[#q + 1] = "returnPartialSuccess=true"
   end
-  if spec.mutation then
+  if spec.mutation and spec.request_id ~= false then
     q[#q + 1] = "requestId=" .. urlencode(p.requestId or core.uuid())
+  elseif p.requestId ~= nil then
+    invalid(full .. ": takes no requestId")
   end
   table.sort(q)
   local body = spec.body and core.json_encode(p.body) or nil
@@ -217,7 +219,9 @@ local function collection(client, coll, specs)
       c[name] = function(_, p) return call(client, coll, name, spec, p) end
     end
   end
-  -- set_labels: fetch the current fingerprint, retry on 412 with a fresh one
+  -- set_labels: fetch the current fingerprint, retry on 412 with a fresh
+  -- one; with `precondition = true` the body's fingerprint is a condition
+  -- (compare-and-set): a 412 is raised, not retried.
   if specs.set_labels then
     local raw = c.set_labels
     c.set_labels = function(self, p)
@@ -227,7 +231,12 @@ local function collection(client, coll, specs)
       local fp = body.labelFingerprint
       local args = {}
       for k, v in pairs(p) do
-        if k ~= "labels" and k ~= "body" then args[k] = v end
+        if k ~= "labels" and k ~= "body" and k ~= "precondition" then args[k] = v end
+      end
+      if p.precondition then
+        if not fp then invalid(coll .. ".set_labels: precondition needs body.labelFingerprint") end
+        args.body = {labels = labels, labelFingerprint = fp}
+        return raw(self, args)
       end
       local get_args = {}
       for k, v in pairs(args) do

@@ -2,15 +2,24 @@
 --
 -- Does: once every disk of the instance is verified, deletes the snapshot
 -- unless --keep-snapshots, then labels the original pdlua-state=migrated
--- (and pdlua-migrated-to=<new disk>), or deletes it with --delete-original.
+-- (and pdlua-migrated-to=<new disk>), which also releases this run's claim
+-- on it, or deletes it with --delete-original. An original is deleted only
+-- with proof that nothing is lost: it still carries this run's claim, its
+-- replacement exists, is READY, is pdlua's copy of it, was verified by this
+-- run, and is attached wherever the original was (or the original was
+-- attached nowhere); without that proof it is kept, labelled as migrated,
+-- and the report says why. With --retain-name the claim is taken off the
+-- replacement, which carried it since it took the original's name.
 -- This step runs in a rollback group of its own: a migration that is done
 -- and verified is never undone because tidying up failed; the report says
 -- what is left instead.
--- Already done when: the original is labelled (or gone) and the snapshot is
--- gone (or kept).
+-- Already done when: the original is labelled (or gone), the snapshot is
+-- gone (or kept) and no claim of this run is left on the disks.
 -- Undo: none.
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
+local claim = require "pdlua.migrate.claim"
+local label = require "tasks.label"
 
 local M = { step = "cleanup" }
 
@@ -25,12 +34,62 @@ function M.final_labels(r, item)
   return labels
 end
 
+--- Why the original may not be deleted, or nil when the proof holds.
+function M.unproven(r, item)
+  local c = r.client
+  if not r:succeeded("verify:" .. item.key) then
+    return "its replacement was not verified by this run"
+  end
+  local new = gce.disk(c, item.zone, item.new_name)
+  if not new then return ("its replacement '%s' does not exist"):format(item.new_name) end
+  if not gce.made_from(new, item.name) then
+    return ("disk '%s' is not pdlua's copy of it"):format(item.new_name)
+  end
+  if new.status ~= "READY" then
+    return ("its replacement '%s' is %s, not READY"):format(item.new_name, tostring(new.status))
+  end
+  if item.instance then
+    local inst = gce.instance(c, item.zone, item.instance)
+    local a = inst and gce.slot(inst, item.attachment.deviceName)
+    if not gce.slot_holds(a, item.zone, item.new_name) then
+      return ("its replacement '%s' is not attached to instance '%s' as '%s'")
+        :format(item.new_name, item.instance, item.attachment.deviceName)
+    end
+  end
+  return nil
+end
+
+-- Sets labels on the original by compare-and-set, while it is this run's.
+local function relabel(r, item, d, want, t)
+  local c = r.client
+  claim.cas(c, {
+    coll = c.disks, params = { zone = item.zone, disk = item.name }, resource = d,
+    get = function() return gce.disk(c, item.zone, item.name) end,
+    want = function(labels)
+      if gce.same_labels(labels, want) then return nil end
+      return want
+    end,
+    check = function(labels)
+      if not gce.same_labels(labels, want) then
+        claim.require_mine(r, ("disk '%s'"):format(item.name), labels)
+      end
+    end,
+    what = "disk '" .. item.name .. "'",
+    request_id = r:request_id("cleanup/" .. item.key, "label-migrated", item.zone, item.name, t),
+  })
+end
+
 function M.run(r, item, t)
   local c = r.client
   local opts = r.plan.options
-  -- The snapshot goes first: the original's final label (or its deletion)
-  -- is what tells a later run, even one without the journal, that this
-  -- disk is done, so nothing may be left to do after it.
+  local d = gce.disk(c, item.zone, item.name)
+  -- With --retain-name the snapshot's deletion (or its migrated label) is
+  -- what tells a later run, even one without the journal, that the disk is
+  -- done: the claim comes off the replacement first.
+  local retained = item.new_name == item.name
+  if retained and d and gce.made_from(d, item.name) then label.release(r, item, "disk", d, t) end
+  -- Otherwise the snapshot goes first: the original's final label (or its
+  -- deletion) says the disk is done, so nothing may be left after it.
   if not opts.keep_snapshots then
     gce.mutate_gone_ok(c, c.snapshots, "delete", {
       snapshot = item.snapshot_name,
@@ -42,44 +101,25 @@ function M.run(r, item, t)
     -- ghosts).
     local s = gce.snapshot(c, item.snapshot_name)
     if s and (s.labels or {})[L.state] ~= "migrated" then
-      local labels = gce.copy(s.labels)
+      local labels = claim.strip(s.labels)
       labels[L.state] = "migrated"
-      gce.set_labels(c, c.snapshots, {
-        snapshot = item.snapshot_name,
-        requestId = r:request_id("cleanup/" .. item.key, "label-snapshot", item.zone, item.name, t),
-      }, labels, s.labelFingerprint)
+      gce.set_labels(c, c.snapshots, { snapshot = item.snapshot_name }, labels, s.labelFingerprint)
     end
   end
-  if item.new_name ~= item.name then
-    local fresh = r:fresh(item, t)
-    local group = r:group(item.group)
-    local labelled = group and group.kind == "instance"
-    local d
-    if not fresh or labelled or opts.delete_original then
-      d = gce.disk(c, item.zone, item.name)
+  if retained or not d or gce.made_from(d, item.name) then return end
+  local final = M.final_labels(r, item)
+  if opts.delete_original and not gce.same_labels(d.labels, final) then
+    claim.require_mine(r, ("disk '%s'"):format(item.name), d.labels)
+    local why = M.unproven(r, item)
+    if not why then
+      gce.delete_unattached(c, item.zone, d, item.name,
+                            r:request_id("cleanup/" .. item.key, "delete-original", item.zone, item.name, t),
+                            "original '%s' is attached to %s; it was not deleted")
+      return
     end
-    if opts.delete_original then
-      if d and not gce.made_from(d, item.name) then
-        gce.delete_unattached(c, item.zone, d, item.name,
-                              r:request_id("cleanup/" .. item.key, "delete-original", item.zone, item.name, t),
-                              "original '%s' is attached to %s; it was not deleted")
-      end
-    elseif fresh and not labelled then
-      -- Untouched since discovery: its fingerprint is still good.
-      gce.set_labels(c, c.disks, {
-        zone = item.zone, disk = item.name,
-        requestId = r:request_id("cleanup/" .. item.key, "label-migrated", item.zone, item.name, t),
-      }, M.final_labels(r, item), item.label_fingerprint)
-    elseif d and not gce.made_from(d, item.name) then
-      local want = M.final_labels(r, item)
-      if not gce.same_labels(d.labels, want) then
-        gce.set_labels(c, c.disks, {
-          zone = item.zone, disk = item.name,
-          requestId = r:request_id("cleanup/" .. item.key, "label-migrated", item.zone, item.name, t),
-        }, want, d.labelFingerprint)
-      end
-    end
+    r:warn(item.key, ("original '%s' was kept, not deleted: %s"):format(item.name, why))
   end
+  relabel(r, item, d, final, t)
 end
 
 return M

@@ -9,10 +9,14 @@
 -- Already done when: a disk of that name exists with that label and is
 -- READY (one being created is waited for). A disk of that name without the
 -- label is someone else's: the step fails and says so.
--- Undo: delete the new disk, if it is pdlua's and attached nowhere.
+-- With --retain-name the new disk takes the original's name and with it
+-- the claim (pdlua.migrate.claim): it is created carrying this run's.
+-- Undo: delete the new disk, if it is pdlua's, attached nowhere, and the
+-- claim of the item is still this run's.
 local pd = require "pdlua"
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
+local claim = require "pdlua.migrate.claim"
 
 local M = { step = "create" }
 
@@ -23,6 +27,7 @@ function M.body(r, item)
   local p = r.plan.project
   local labels = gce.copy(item.labels)
   labels[L.migrated_from] = item.name
+  if item.new_name == item.name then labels = claim.stamp(r, labels) end
   local body = {
     name = item.new_name,
     type = naming.disk_type_url(p, item.zone, item.to_type),
@@ -102,6 +107,7 @@ function M.rollback(r, item, t)
   local c = r.client
   local d = gce.disk(c, item.zone, item.new_name)
   if not d or not gce.made_from(d, item.name) then return end
+  claim.check_item(r, item)
   gce.delete_unattached(c, item.zone, d, item.new_name,
                         r:request_id(item.group, "create-undo", item.zone, item.new_name, t),
                         "new disk '%s' is still attached to %s; it was not deleted")

@@ -1,16 +1,20 @@
 --- tasks.delete_original: make room for a new disk that takes the
 -- original's name (--retain-name).
 --
--- Does: deletes the original disk — only once its snapshot is READY and is
--- a snapshot of this very disk (DESIGN.md, invariant 2), and only once it
--- is attached nowhere.
+-- Does: deletes the original disk — only once its snapshot is READY, is a
+-- snapshot of this very disk and carries this run's claim (which lives on
+-- the snapshot until the replacement takes the name), only while the
+-- original carries this run's claim, and only once it is attached nowhere.
 -- Already done when: no disk of that name exists, or the one that does is
 -- pdlua's new disk.
 -- Undo: recreate the original from the snapshot — its type, size, labels,
--- description, hyperdisk settings and key — so the steps undone after this
--- one can attach it back where it was.
+-- description, hyperdisk settings and key, with this run's claim and
+-- migration labels until the group's last undo puts its own labels back —
+-- so the steps undone after this one can attach it back where it was.
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
+local claim = require "pdlua.migrate.claim"
+local label = require "tasks.label"
 
 local M = { step = "delete_original" }
 
@@ -29,9 +33,11 @@ function M.run(r, item, t)
     gce.fail("snapshotMismatch", "snapshot '%s' is not of disk '%s' (id %s); the original was not deleted",
              item.snapshot_name, item.name, tostring(item.id))
   end
+  claim.require_mine(r, ("snapshot '%s'"):format(item.snapshot_name), s.labels)
   r:fact(item.key, "snapshot_id", tostring(s.id))
   local d = gce.disk(c, item.zone, item.name)
   if not d or gce.made_from(d, item.name) then return end
+  claim.require_mine(r, ("disk '%s'"):format(item.name), d.labels)
   gce.delete_unattached(c, item.zone, d, item.name,
                         r:request_id(item.group, "delete-original", item.zone, item.name, t),
                         "disk '%s' is still attached to %s; it was not deleted")
@@ -46,7 +52,7 @@ function M.recreate_body(r, item)
     type = naming.disk_type_url(p, item.zone, item.from_type),
     sourceSnapshot = naming.snapshot_url(p, item.snapshot_name),
     sizeGb = tostring(item.size_gb),
-    labels = gce.copy(item.labels),
+    labels = label.wanted(r, item),
     description = item.description,
     provisionedIops = item.from_iops and tostring(item.from_iops) or nil,
     provisionedThroughput = item.from_throughput and tostring(item.from_throughput) or nil,

@@ -6,11 +6,13 @@
 -- stop step ran); a read-only data disk of a running instance is detached
 -- hot.
 -- Already done when: the device name is free, or holds the new disk.
+-- Refused when: the original no longer carries this run's claim.
 -- Undo: attach the original back with the very same settings (device name,
 -- boot, mode, autoDelete, interface), after taking the new disk off the
 -- device name if it is there.
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
+local claim = require "pdlua.migrate.claim"
 
 local M = { step = "detach" }
 
@@ -37,6 +39,7 @@ local function detach(r, item, t, step)
 end
 
 function M.run(r, item, t)
+  claim.check_item(r, item)
   -- A fresh run knows from its plan what the device holds.
   if not r:fresh(item, t) then
     local inst = gce.instance(r.client, item.zone, item.instance)

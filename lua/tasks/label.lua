@@ -1,16 +1,24 @@
---- tasks.label: mark the original disk as being migrated.
+--- tasks.label: claim the original disk and mark it as being migrated.
 --
--- Does: adds pdlua's labels to the original — pdlua-state=migrating,
--- pdlua-target=<type>, and when its instance is about to be stopped,
--- pdlua-was-running=true plus where it is attached (instance, device name,
--- boot/mode/autoDelete/interface). Runs before anything else changes, so a
--- run that is killed and restarted without its journal still knows from the
--- disk itself which instance to start again and how to put the disk back.
--- Already done when: the disk carries those labels.
--- Undo: put back the disk's own labels (pdlua's taken out).
+-- Does: writes, with the fingerprint last read (compare-and-set, see
+-- pdlua.migrate.claim), the disk's own labels plus pdlua's:
+-- pdlua-state=migrating, pdlua-target=<type>, this run's claim, and when
+-- its instance is about to be stopped, pdlua-was-running=true plus where it
+-- is attached (instance, device name, boot/mode/autoDelete/interface). It
+-- runs before anything else changes (workflows.guard), so a run killed and
+-- restarted without its journal still knows from the disk itself which
+-- instance to start again and how to put the disk back, and no other run
+-- can take the disk meanwhile. An original that is gone (--retain-name,
+-- deleted by an earlier run) is claimed where its claim lives now: on its
+-- replacement, or on its snapshot.
+-- Already done when: the disk carries those labels with this run's claim.
+-- Refused when: another run's claim is on it (unless --take-over names it).
+-- Undo: put back the disk's own labels (pdlua's and the claim taken out),
+-- only while the claim is this run's.
 local naming = require "pdlua.migrate.naming"
 local plan_mod = require "pdlua.migrate.plan"
 local gce = require "pdlua.migrate.gce"
+local claim = require "pdlua.migrate.claim"
 
 local M = { step = "label" }
 
@@ -26,38 +34,125 @@ function M.wanted(r, item)
     if g.stop then want[L.was_running] = "true" end
     for k, v in pairs(plan_mod.attachment_labels(item)) do want[k] = v end
   end
-  return want
+  return claim.stamp(r, want)
 end
 
+-- compare-and-set parameters for the disk named as the original.
+local function disk_cas(r, item, d, want, check, step, t)
+  local c = r.client
+  return {
+    coll = c.disks, params = { zone = item.zone, disk = item.name },
+    get = function() return gce.disk(c, item.zone, item.name) end,
+    resource = d, want = want, check = check, what = "disk '" .. item.name .. "'",
+    request_id = r:request_id(item.group, step, item.zone, item.name, t),
+  }
+end
+
+--- Claims the item (see the module's header).
 function M.run(r, item, t)
   local c = r.client
-  local want = M.wanted(r, item)
-  local fp = item.label_fingerprint
-  if not r:fresh(item, t) then
-    local d = gce.disk(c, item.zone, item.name)
-    if not d or gce.made_from(d, item.name) then
-      -- The original is gone (--retain-name, after its deletion): a later
-      -- step of an earlier run; nothing to mark.
-      return
-    end
-    if gce.same_labels(d.labels, want) then return end
-    fp = d.labelFingerprint
+  local what = ("disk '%s'"):format(item.name)
+  local d
+  if r:fresh(item, t) then
+    d = { labels = item.labels, labelFingerprint = item.label_fingerprint }
+  else
+    d = gce.disk(c, item.zone, item.name)
   end
-  gce.set_labels(c, c.disks, {
-    zone = item.zone, disk = item.name,
-    requestId = r:request_id(item.group, "label", item.zone, item.name, t),
-  }, want, fp)
+  local function check(labels) claim.require_takeable(r, what, labels) end
+  if d and not gce.made_from(d, item.name) then
+    local want = M.wanted(r, item)
+    local p = disk_cas(r, item, d, function(labels)
+      if claim.mine(r, labels) and gce.has_labels(labels, claim.strip(want)) then return nil end
+      return want
+    end, check, "label", t)
+    return claim.cas(c, p)
+  end
+  -- The original is gone: its replacement (same name) and its snapshot
+  -- carry the claim.
+  local function stamp(labels)
+    if claim.mine(r, labels) then return nil end
+    return claim.stamp(r, labels)
+  end
+  if d then claim.cas(c, disk_cas(r, item, d, stamp, check, "claim-replacement", t)) end
+  local s = gce.snapshot(c, item.snapshot_name)
+  if not s then
+    if d then return end
+    gce.fail("notFound", "disk '%s' and its snapshot '%s' are both gone; nothing to migrate", item.name,
+             item.snapshot_name)
+  end
+  claim.cas(c, {
+    coll = c.snapshots, params = { snapshot = item.snapshot_name }, resource = s,
+    get = function() return gce.snapshot(c, item.snapshot_name) end,
+    want = stamp, check = check, what = "snapshot '" .. item.snapshot_name .. "'",
+  })
 end
 
+--- Puts back the original's own labels (and so releases its claim); an
+-- original that is not this run's is left alone. A claim on the
+-- replacement or snapshot of a deleted original is released too.
 function M.rollback(r, item, t)
   local c = r.client
-  local d = gce.disk(c, item.zone, item.name)
-  if not d or gce.made_from(d, item.name) then return end
-  if gce.same_labels(d.labels, item.labels) then return end
-  gce.set_labels(c, c.disks, {
-    zone = item.zone, disk = item.name,
-    requestId = r:request_id(item.group, "unlabel", item.zone, item.name, t),
-  }, item.labels, d.labelFingerprint)
+  local kind, res = claim.carrier(r, item)
+  if not res or not claim.mine(r, res.labels) then return end
+  if kind == "disk" and not gce.made_from(res, item.name) then
+    claim.cas(c, disk_cas(r, item, res, function() return gce.copy(item.labels) end,
+                          function(labels) claim.require_mine(r, "disk '" .. item.name .. "'", labels) end,
+                          "unlabel", t))
+    return
+  end
+  M.release(r, item, kind, res, t)
+end
+
+--- Takes this run's claim off the replacement or snapshot of an item.
+function M.release(r, item, kind, res, t)
+  local c = r.client
+  local function strip(labels)
+    if not claim.mine(r, labels) then return nil end
+    return claim.strip(labels)
+  end
+  local function check() end
+  if kind == "disk" then
+    claim.cas(c, disk_cas(r, item, res, strip, check, "release", t))
+  else
+    claim.cas(c, {
+      coll = c.snapshots, params = { snapshot = item.snapshot_name }, resource = res,
+      get = function() return gce.snapshot(c, item.snapshot_name) end,
+      want = strip, check = check, what = "snapshot '" .. item.snapshot_name .. "'",
+    })
+  end
+end
+
+--- Claims an instance (instance groups claim it before their disks).
+function M.claim_instance(r, g, t)
+  local c = r.client
+  local what = ("instance '%s'"):format(g.instance)
+  local p = M.instance_cas(r, g, t, "claim-instance", function(labels)
+    if claim.mine(r, labels) then return nil end
+    return claim.stamp(r, labels)
+  end, function(labels) claim.require_takeable(r, what, labels) end)
+  if r:fresh(nil, t) and g.label_fingerprint then
+    p.resource = { labels = g.labels or {}, labelFingerprint = g.label_fingerprint }
+  end
+  local inst = claim.cas(c, p)
+  if not inst then gce.fail("notFound", "instance '%s' no longer exists", g.instance) end
+end
+
+--- Releases this run's claim on an instance (nothing if it is not this run's).
+function M.release_instance(r, g, t)
+  claim.cas(r.client, M.instance_cas(r, g, t, "release-instance", function(labels)
+    if not claim.mine(r, labels) then return nil end
+    return claim.strip(labels)
+  end, function() end))
+end
+
+function M.instance_cas(r, g, t, step, want, check)
+  local c = r.client
+  return {
+    coll = c.instances, params = { zone = g.zone, instance = g.instance },
+    get = function() return gce.instance(c, g.zone, g.instance) end,
+    want = want, check = check, what = "instance '" .. g.instance .. "'",
+    request_id = r:request_id(g.key, step, g.zone, g.instance, t),
+  }
 end
 
 return M

@@ -4,9 +4,12 @@
 -- with its source disk and the target type). For a disk that an instance
 -- writes to, this runs only once the instance is stopped, so the snapshot
 -- holds every byte.
+-- It carries the run's claim (pdlua.migrate.claim).
 -- Already done when: the snapshot exists, is pdlua's snapshot of this disk,
--- and is READY; or the new disk already exists, made from it. One still being made is waited for (the same requestId
--- gives back the operation that makes it); a FAILED one is replaced.
+-- and is READY (it is then claimed for this run if a run this one took over
+-- made it); or the new disk already exists, made from it. One still being
+-- made is waited for (the same requestId gives back the operation that
+-- makes it); a FAILED one is replaced.
 -- Undo: delete the snapshot — but never while it is the only copy of the
 -- data (with --retain-name, once the original is deleted and not yet
 -- recreated).
@@ -15,6 +18,7 @@ local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
 local plan_mod = require "pdlua.migrate.plan"
 local json = require "pdlua.migrate.json"
+local claim = require "pdlua.migrate.claim"
 
 local M = { step = "snapshot" }
 
@@ -36,8 +40,8 @@ end
 -- all that is left to finish (or undo) the migration from
 -- (workflows.discover reads it back).
 function M.body(r, item)
-  local labels = { [L.source_disk] = item.name, [L.target] = r.plan.target_type,
-                   ["pdlua-zone"] = item.zone, ["pdlua-from-type"] = item.from_type }
+  local labels = claim.stamp(r, { [L.source_disk] = item.name, [L.target] = r.plan.target_type,
+                                  ["pdlua-zone"] = item.zone, ["pdlua-from-type"] = item.from_type })
   local g = r:group(item.group)
   if g and g.kind == "instance" then
     for k, v in pairs(plan_mod.attachment_labels(item)) do labels[k] = v end
@@ -114,6 +118,16 @@ function M.run(r, item, t)
       s = settle(r, item)
     end
     if s and s.status == "READY" then
+      -- Made by a run this one took over: it carries this run's claim
+      -- from now on (with --retain-name it holds the claim while the
+      -- original is gone).
+      claim.cas(c, {
+        coll = c.snapshots, params = { snapshot = item.snapshot_name }, resource = s,
+        get = function() return gce.snapshot(c, item.snapshot_name) end,
+        want = function(labels) return not claim.mine(r, labels) and claim.stamp(r, labels) or nil end,
+        check = function(labels) claim.require_takeable(r, "snapshot '" .. item.snapshot_name .. "'", labels) end,
+        what = "snapshot '" .. item.snapshot_name .. "'",
+      })
       record(r, item, s)
       return
     end

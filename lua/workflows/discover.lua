@@ -200,7 +200,7 @@ function M.add_ghosts(inv, opts, out, zones, by_ref, sel)
         for k, v in pairs(type(orig.labels) == "table" and orig.labels or {}) do labels[k] = v end
         for k, v in pairs(l) do
           if k == "pdlua-instance" or k == "pdlua-device" or k == "pdlua-attach"
-              or k == L.was_running then
+              or k == L.was_running or k:match("^pdlua%-claim") then
             labels[k] = v
           end
         end

@@ -1,6 +1,6 @@
 --- workflows.disks: the chain of steps for a disk attached to no instance.
 --
---   begin -> snapshot -> create -> verify -> cleanup
+--   begin (claims the disk) -> snapshot -> create -> verify -> cleanup
 --   begin -> snapshot -> delete original -> create -> verify -> cleanup
 --                                          (--retain-name)
 --

@@ -2,10 +2,11 @@
 -- selected disks attached to it — one stop and one start whatever the
 -- number of disks.
 --
---   begin -> label(each disk) -> stop -> snapshot(each) -> create(each)
---         -> detach(each, once every create is done) -> set machine type
---         -> attach(each) -> start -> verify(each) -> cleanup(each, once
---            every verify is done)
+--   begin (claims the instance and each disk) -> stop -> snapshot(each)
+--         -> create(each) -> detach(each, once every create is done)
+--         -> set machine type -> attach(each) -> start -> verify(each)
+--         -> cleanup(each, and the instance's claim, once every verify is
+--            done)
 --
 -- With --retain-name the new disk needs the original's name, so the
 -- original goes first: snapshot -> detach -> delete original -> create.
@@ -31,6 +32,11 @@ local cleanup = require "tasks.cleanup"
 
 local M = {}
 
+--- The last step of an instance group: its claim released (in a rollback
+-- group of its own, like the disks' cleanup: a finished migration is never
+-- undone because a label could not be taken off).
+M.release = { step = "cleanup", run = label.release_instance }
+
 local function all(list) return { table.unpack(list) } end
 
 --- Adds the steps of instance group `g` to workflow `wf`.
@@ -49,20 +55,14 @@ function M.add(r, wf, g)
   end
 
   local begin = add { id = "begin:" .. K, step = guard, subject = g }
-  local labels = {}
-  for _, item in ipairs(items) do
-    labels[#labels + 1] = add { id = "label:" .. item.key, step = label, subject = item,
-                                deps = { begin } }
-  end
   local down = nil
   if g.stop then
-    down = add { id = "stop:" .. K, step = stop, subject = g,
-                 deps = #labels > 0 and all(labels) or { begin }, pool = "power" }
+    down = add { id = "stop:" .. K, step = stop, subject = g, deps = { begin }, pool = "power" }
   end
   local snaps, creates, detaches = {}, {}, {}
   for i, item in ipairs(items) do
     snaps[i] = add { id = "snapshot:" .. item.key, step = snapshot, subject = item,
-                     deps = { down or labels[i] }, pool = "snapshots" }
+                     deps = { down or begin }, pool = "snapshots" }
   end
   if not retain then
     for i, item in ipairs(items) do
@@ -110,6 +110,8 @@ function M.add(r, wf, g)
     add { id = "cleanup:" .. item.key, step = cleanup, subject = item, deps = all(verifies),
           group = "cleanup/" .. item.key }
   end
+  add { id = "cleanup:" .. K, step = M.release, subject = g,
+        deps = #verifies > 0 and all(verifies) or { up or mt or begin }, group = "cleanup/" .. K }
   return ids
 end
 

@@ -19,11 +19,15 @@ local discover = require "workflows.discover"
 local disks_flow = require "workflows.disks"
 local instances_flow = require "workflows.instances"
 local guard = require "workflows.guard"
+local restore = require "workflows.restore"
 local cleanup = require "tasks.cleanup"
 local plan_mod = require "pdlua.migrate.plan"
 local run_mod = require "pdlua.migrate.run"
 local report_mod = require "pdlua.migrate.report"
 local json = require "pdlua.migrate.json"
+local claim = require "pdlua.migrate.claim"
+local naming = require "pdlua.migrate.naming"
+local gce = require "pdlua.migrate.gce"
 
 local M = {}
 
@@ -45,6 +49,9 @@ function M.options(ctx)
   o.selector = o.selector or {}
   if not o.zones and not o.region and o.zone then o.zones = { o.zone } end
   o.project = o.project or (o.client and o.client.project)
+  -- The id this run claims disks under (pdlua.migrate.claim); a plan read
+  -- back from a journal brings its own.
+  o.run_id = o.run_id or claim.new_run_id()
   assert(o.client, "migrate: ctx.client (a gcp.client) is required")
   assert(o.project, "migrate: ctx.project is required")
   assert(o.target_type, "migrate: ctx.target_type is required")
@@ -87,10 +94,12 @@ local function group_modes(plan, st, retry_failed)
       mode = "run"
     elseif final and not failed and not rolled then
       mode = "done"
-      -- A migrated disk whose cleanup did not finish gets it done now.
-      for _, k in ipairs(g.items) do
+      -- A migrated disk whose cleanup did not finish gets it done now
+      -- (and so does an instance whose claim was not released).
+      for _, k in ipairs(M.cleanup_keys(g)) do
         local c = st.tasks["cleanup:" .. k]
-        if st.items[k].status == "migrated" and not (c and c.state == "succeeded") then
+        if (st.items[k] or st.items[g.items[1]]).status == "migrated"
+            and not (c and c.state == "succeeded") then
           mode = "cleanup"
         end
       end
@@ -110,6 +119,14 @@ local function group_modes(plan, st, retry_failed)
     modes[key] = mode
   end
   return modes
+end
+
+--- The keys whose cleanup task ends a group: its disks', and its
+-- instance's (the claim's release).
+function M.cleanup_keys(g)
+  local keys = { table.unpack(g.items) }
+  if g.kind == "instance" then keys[#keys + 1] = g.key end
+  return keys
 end
 
 --- Builds the workflow of a run.
@@ -132,11 +149,13 @@ function M.workflow(r, name)
                                               subject = g, group = key, plan_group = key }) }
     elseif mode == "cleanup" then
       r.group_tasks[key] = {}
-      for _, k in ipairs(g.items) do
+      for _, k in ipairs(M.cleanup_keys(g)) do
         local c = r.resumed_state and r.resumed_state.tasks["cleanup:" .. k]
         if not (c and c.state == "succeeded") then
+          local step, subject = cleanup, r:item(k)
+          if k == key then step, subject = instances_flow.release, g end
           table.insert(r.group_tasks[key], r:add_task(wf, {
-            id = "cleanup:" .. k, step = cleanup, subject = r:item(k),
+            id = "cleanup:" .. k, step = step, subject = subject,
             group = "cleanup/" .. k, plan_group = "cleanup/" .. k }))
         end
       end
@@ -202,10 +221,13 @@ function M.outcomes(r, res)
         local o = {}
         for f, v in pairs(st.items[k]) do o[f] = v end
         o.warnings = nil
-        local c = res.tasks["cleanup:" .. k]
-        if c and c.state ~= "succeeded" then
-          o.warnings = { ("cleanup did not finish (%s): run the same command again"):format(
-            tostring(c.error or c.state)) }
+        for _, ck in ipairs { k, g.kind == "instance" and k ~= key and key or nil } do
+          local c = res.tasks["cleanup:" .. ck]
+          if c and c.state ~= "succeeded" then
+            o.warnings = o.warnings or {}
+            o.warnings[#o.warnings + 1] = ("cleanup did not finish (%s): run the same command again")
+              :format(tostring(c.error or c.state))
+          end
         end
         out[k] = o
       end
@@ -227,8 +249,19 @@ function M.outcomes(r, res)
       local why = fid and ("%s failed: %s"):format(describe(fid), tostring(ferr)) or nil
       if bst == "skipped" or bst == "pending" then
         set_all { status = "planned", error = "not started: the run stopped first", interrupted = true }
+      elseif bst == "failed" and claim.is_refusal(begin.error) then
+        -- Another run holds it: nothing of the group was touched.
+        set_all { status = "skipped", refused = true, error = tostring(begin.error.message),
+                  reason = tostring(begin.error.message) }
+      elseif bst == "failed" and not g.needs_restore and pd.is_error(begin.error)
+          and begin.error.reason ~= "rollbackFailed" then
+        -- Claiming failed, and what was claimed was released: as found.
+        set_all { status = "rolled_back", error = tostring(begin.error) }
       elseif bst == "rolled_back" then
-        set_all { status = "rolled_back", error = why or "rolled back", interrupted = fcancel or nil }
+        -- Put back because the run was stopped (Ctrl-C) rather than
+        -- because a step failed: it is taken up again by the next run.
+        set_all { status = "rolled_back", error = why or "rolled back",
+                  interrupted = fcancel or (fid == nil and r.interrupted) or nil }
       elseif bst == "rollback_failed" then
         set_all { status = "failed", error = (why or "a step failed") .. "; putting it back failed: " ..
                     tostring(begin.rollback and begin.rollback.error or begin.error), action = RETRY,
@@ -249,15 +282,23 @@ function M.outcomes(r, res)
                     interrupted = true }
         end
       else
-        -- The guard itself failed: an earlier run's group could not be put back.
+        -- The guard itself failed: claiming, or putting back what an
+        -- earlier run left.
         set_all { status = bst == "cancelled" and "planned" or "failed",
-                  error = "putting back what an earlier run left failed: " .. tostring(begin.error),
+                  error = (g.needs_restore and "putting back what an earlier run left failed: "
+                           or "claiming it failed: ") .. tostring(begin.error),
                   action = bst ~= "cancelled" and RETRY or nil, interrupted = bst == "cancelled" or nil }
       end
       -- Cleanup is per disk and never undoes a migration; what it left is a
       -- warning with the command that finishes it.
+      local release = g.kind == "instance" and res.tasks["cleanup:" .. key]
       for _, k in ipairs(g.items) do
         local o = out[k]
+        if o.status == "migrated" and release and release.state ~= "succeeded" then
+          o.warnings = o.warnings or {}
+          o.warnings[#o.warnings + 1] = ("the claim on instance '%s' was not taken off (%s): run the same command again, or by hand: %s")
+            :format(g.instance, tostring(release.error or release.state), restore.manual(r, "release", g))
+        end
         local c = res.tasks["cleanup:" .. k]
         if o.status == "migrated" and c and c.state ~= "succeeded" then
           o.warnings = o.warnings or {}
@@ -313,6 +354,69 @@ function M.outcomes(r, res)
   return out
 end
 
+--- The report says only what Compute Engine shows: every disk about to be
+-- reported migrated is read again (one list of the disks and one of the
+-- instances per zone) and checked — its replacement exists, is READY,
+-- pdlua's, of the target type, claimed by no other run, attached where the
+-- original was; a kept original is still there. What does not hold is
+-- reported as a failure, not a success. When the disks cannot be read
+-- again (the run was interrupted, the API fails), each such disk says so.
+function M.confirm(r, outcomes)
+  local items, zones = {}, {}
+  for _, item in ipairs(r.plan.items) do
+    local o = outcomes[item.key]
+    if o and o.status == "migrated" and item.status == "planned" then
+      items[#items + 1] = item
+      zones[item.zone] = true
+    end
+  end
+  if #items == 0 then return end
+  local disks, insts = {}, {}
+  local ok, err = pcall(function()
+    for z in pairs(zones) do
+      for d in r.client.disks:list { zone = z } do disks[naming.key(z, d.name)] = d end
+      for i in r.client.instances:list { zone = z } do insts[naming.key(z, i.name)] = i end
+    end
+  end)
+  for _, item in ipairs(items) do
+    local o = outcomes[item.key]
+    local wrong = {}
+    local function bad(fmt, ...) wrong[#wrong + 1] = fmt:format(...) end
+    if not ok then
+      o.warnings = o.warnings or {}
+      o.warnings[#o.warnings + 1] = ("not confirmed at the end of the run: reading the disks again failed (%s)")
+        :format(tostring(err))
+    else
+      local new = disks[naming.key(item.zone, item.new_name)]
+      local h = new and claim.holder(new.labels)
+      if not new then
+        bad("disk '%s' does not exist", item.new_name)
+      elseif not gce.made_from(new, item.name) then
+        bad("disk '%s' is not pdlua's copy of '%s'", item.new_name, item.name)
+      elseif naming.last(new.type) ~= item.to_type or new.status ~= "READY" then
+        bad("disk '%s' is %s and %s", item.new_name, tostring(naming.last(new.type)), tostring(new.status))
+      elseif h and h.run ~= r.run_id then
+        bad("disk '%s' is claimed by %s", item.new_name, claim.describe(h))
+      end
+      if item.instance then
+        local a = gce.slot(insts[naming.key(item.zone, item.instance)], item.attachment.deviceName)
+        if not gce.slot_holds(a, item.zone, item.new_name) then
+          bad("instance '%s' does not hold '%s' as '%s'", item.instance, item.new_name, item.attachment.deviceName)
+        end
+      end
+      if item.new_name ~= item.name and not r.plan.options.delete_original
+          and not disks[naming.key(item.zone, item.name)] then
+        bad("the original '%s' is gone", item.name)
+      end
+    end
+    if #wrong > 0 then
+      o.status = "failed"
+      o.error = "reported migrated, but Compute Engine shows: " .. table.concat(wrong, "; ")
+      o.action = "look at the disk and its instance; then run the same command again with --retry-failed"
+    end
+  end
+end
+
 -- The API counters of a client: total calls, HTTP retries.
 local function api_counters(client)
   local ok, s = pcall(client.stats, client)
@@ -361,11 +465,14 @@ function M.build_report(r, res, outcomes, extra)
         local o = outcomes[key] or { status = "planned" }
         status, err, action = o.status, o.error, o.action
       end
+      -- An undo that failed for good: the commands that put it back.
+      local manual = status == "failed" and r:get_fact(g.items[1] or key, "manual") or nil
       rep.instances[#rep.instances + 1] = {
         name = g.instance, zone = g.zone, power_state = g.status,
         from_machine_type = g.machine_type, to_machine_type = g.target_machine_type,
         stopped_and_started = g.stop or false, status = status, error = err, action = action,
         disks = json.array { table.unpack(g.items) },
+        restore = type(manual) == "table" and #manual > 0 and json.array { table.unpack(manual) } or nil,
       }
     end
   end
@@ -377,7 +484,8 @@ function M.build_report(r, res, outcomes, extra)
   local step_retries, rollbacks = 0, 0
   for id, t in pairs(res and res.tasks or {}) do
     if (t.attempts or 1) > 1 then step_retries = step_retries + t.attempts - 1 end
-    if id:match("^begin:") and (t.state == "rolled_back" or t.state == "rollback_failed") then
+    if id:match("^begin:") and (t.state == "rolled_back" or t.state == "rollback_failed"
+        or (t.state == "failed" and not claim.is_refusal(t.error))) then
       rollbacks = rollbacks + 1
     end
     if id:match("^restore:") then rollbacks = rollbacks + 1 end
@@ -438,7 +546,9 @@ function M.execute(o, plan, p)
   }
   local interrupted = res.stopped == "cancelled" or res.stop_reason == "cancelled"
     or res.cancelled == true
+  r.interrupted = interrupted
   local outcomes = M.outcomes(r, res)
+  M.confirm(r, outcomes)
   if r.journal then
     for k, o2 in pairs(outcomes) do
       r.journal:write { type = "item", key = k, status = o2.status, error = o2.error and tostring(o2.error),

@@ -12,6 +12,7 @@
 -- and the sweep says, as commands a person can type, what is left to do.
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
+local claim = require "pdlua.migrate.claim"
 local label = require "tasks.label"
 local stop = require "tasks.stop"
 local snapshot = require "tasks.snapshot"
@@ -30,7 +31,10 @@ local function q(s) return tostring(s) end
 -- @treturn string
 function M.manual(r, step, subject)
   local p = r.plan.project
-  if step == "label" then
+  if step == "release" then
+    return ("remove pdlua's claim from instance %s: gcloud compute instances remove-labels %s --zone %s --project %s --labels=%s,%s,%s")
+      :format(subject.instance, subject.instance, subject.zone, p, claim.keys.run, claim.keys.host, claim.keys.at)
+  elseif step == "label" then
     local keys = {}
     for k in pairs(label.wanted(r, subject)) do
       if naming.is_pdlua_label(k) then keys[#keys + 1] = k end
@@ -116,10 +120,9 @@ function M.steps(r, g)
     for i = #items, 1, -1 do add("create", create_disk, items[i]) end
   end
   for i = #items, 1, -1 do add("snapshot", snapshot, items[i]) end
-  if inst then
-    if g.stop then add("stop", stop, g) end
-    for i = #items, 1, -1 do add("label", label, items[i]) end
-  end
+  if inst and g.stop then add("stop", stop, g) end
+  for i = #items, 1, -1 do add("label", label, items[i]) end
+  if inst then add("release", { rollback = label.release_instance }, g) end
   return out, items
 end
 
@@ -129,6 +132,9 @@ end
 function M.group(r, g)
   -- What interrupted steps left running must end before anything is read.
   r:settle(g.key)
+  -- Only what this run holds is put back: a group whose claim is another
+  -- run's (or was never this run's) is left alone.
+  if not claim.holds_group(r, g) then return {} end
   local steps, items = M.steps(r, g)
   local failures, manual = {}, {}
   local skip_start = false
@@ -136,9 +142,13 @@ function M.group(r, g)
     local ok, needed = pcall(swap_undone_needed, r, g, items)
     skip_start = ok and not needed
   end
+  -- The claims (label, release: the last steps) are let go only when all
+  -- the rest is back: a group left half put back stays this run's, so that
+  -- running it again finishes the job and no other run takes it meanwhile.
+  local RELEASE = { label = true, release = true }
   for _, s in ipairs(steps) do
     local name, mod, subj = s[1], s[2], s[3]
-    if not (name == "start" and skip_start) then
+    if not (name == "start" and skip_start) and not (RELEASE[name] and #failures > 0) then
       local ok, err = pcall(mod.rollback, r, subj, r:sweep_handle(g))
       if not ok then
         local who = subj.name or subj.instance

@@ -126,6 +126,27 @@ describe("gcp methods against the emulator", function()
     assert.equal(1 + 1, #fx.requests(emu, "disks.get"))   -- the refetch, then ours above
   end)
 
+  it("set_labels with precondition = true is a compare-and-set: a stale fingerprint raises 412", function()
+    local stale = c.disks:get{disk = "spare"}.labelFingerprint
+    c:wait(c.disks:set_labels{disk = "spare", labels = {step = "1"}})
+    emu:clear_requests()
+    local err = fx.error_of(c.disks.set_labels, c.disks,
+      {disk = "spare", precondition = true, body = {labels = {step = "2"}, labelFingerprint = stale}})
+    assert.equal(412, err.code)
+    assert.equal(1, #fx.requests(emu, "disks.setLabels"))
+    assert.equal(0, #fx.requests(emu, "disks.get"))
+    assert.same({step = "1"}, c.disks:get{disk = "spare"}.labels)
+    -- instances too
+    local inst = c.instances:get{instance = "vm-1"}
+    c:wait(c.instances:set_labels{instance = "vm-1", precondition = true,
+                                  body = {labels = {owner = "a"}, labelFingerprint = inst.labelFingerprint}})
+    assert.same({owner = "a"}, c.instances:get{instance = "vm-1"}.labels)
+    err = fx.error_of(c.instances.set_labels, c.instances, {instance = "vm-1", precondition = true,
+      body = {labels = {owner = "b"}, labelFingerprint = inst.labelFingerprint}})
+    assert.equal(412, err.code)
+    assert.equal("conditionNotMet", err.reason)
+  end)
+
   it("gives up on 412 only after repeated conflicts, with the API's error", function()
     emu:faults{errors = {["disks.setLabels"] = {["412"] = 1.0}}}
     local err = fx.error_of(c.disks.set_labels, c.disks, {disk = "spare", labels = {a = "b"}})
@@ -145,8 +166,15 @@ describe("gcp methods against the emulator", function()
     local names = {}
     for snap in c.snapshots:list{} do names[#names + 1] = snap.name end
     assert.same({"snap-1"}, names)
+    emu:clear_requests()
     local lop = c.snapshots:set_labels{snapshot = "snap-1", labels = {keep = "no"}}
     assert.is_nil(lop.zone)                 -- a global operation
+    -- SetLabelsSnapshotRequest has no requestId: none is sent, none taken.
+    for _, r in ipairs(fx.requests(emu, "snapshots.setLabels")) do
+      assert.is_nil(r.path:find("requestId", 1, true), r.path)
+    end
+    assert.equal("invalidArgument", fx.error_of(c.snapshots.set_labels, c.snapshots,
+      {snapshot = "snap-1", labels = {}, requestId = "x"}).reason)
     c:wait(lop)
     assert.same({keep = "no"}, c.snapshots:get{snapshot = "snap-1"}.labels)
     local gop = c.global_operations:get{operation = lop.name}

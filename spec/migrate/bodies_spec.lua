@@ -41,12 +41,14 @@ describe("request bodies", function()
     assert.same({ kmsKeyName = "projects/p/locations/l/keyRings/r/cryptoKeys/new" }, b.diskEncryptionKey)
   end)
 
-  it("recreate the original exactly as it was", function()
+  it("recreate the original as it was, still claimed until the last undo puts its own labels back", function()
     local r = run_for(ITEM, GROUP)
     local b = delete_original.recreate_body(r, ITEM)
     assert.equal("d1", b.name)
     assert.equal("projects/p/zones/z/diskTypes/hyperdisk-balanced", b.type)
-    assert.same({ env = "prod" }, b.labels)
+    assert.same(label.wanted(r, ITEM), b.labels)
+    assert.equal(r.run_id, b.labels["pdlua-claim"])
+    assert.equal("prod", b.labels.env)
     assert.equal("6000", b.provisionedIops)
     assert.equal("400", b.provisionedThroughput)
     assert.equal("projects/p/zones/z/storagePools/old", b.storagePool)
@@ -60,11 +62,14 @@ describe("request bodies", function()
                 detach.attach_body(r, ITEM, "d1-hdx"))
   end)
 
-  it("label the original with what a rerun without the journal needs, and finally as migrated", function()
+  it("label the original with its claim and what a rerun without the journal needs, and finally as migrated", function()
     local r = run_for(ITEM, GROUP)
+    local host = require("pdlua.migrate.claim").host()
     assert.same({ env = "prod", ["pdlua-state"] = "migrating", ["pdlua-target"] = "hyperdisk-extreme",
                   ["pdlua-was-running"] = "true", ["pdlua-instance"] = "vm", ["pdlua-device"] = "data",
-                  ["pdlua-attach"] = "data-ro-auto-nvme" }, label.wanted(r, ITEM))
+                  ["pdlua-attach"] = "data-ro-auto-nvme", ["pdlua-claim"] = r.run_id,
+                  ["pdlua-claim-host"] = host, ["pdlua-claim-at"] = tostring(r.claimed_at) },
+                label.wanted(r, ITEM))
     assert.same({ env = "prod", ["pdlua-state"] = "migrated", ["pdlua-target"] = "hyperdisk-extreme",
                   ["pdlua-migrated-to"] = "d1-hdx" }, cleanup.final_labels(r, ITEM))
   end)

@@ -78,6 +78,19 @@ function M.run(emu, extra, opts)
   return { code = code, out = out, err = err, report = ok and rep or nil, state_dir = dir }
 end
 
+--- Runs a command whose earlier run died with its journal: the first try
+-- must refuse what that run claimed, naming it; the second takes it over.
+function M.take_over(emu, extra)
+  local res = M.run(emu, extra)
+  local claimer = res.report and (cjson.encode(res.report):match("%-%-take%-over ([%x]+)"))
+  if not claimer then return res end
+  assert(res.code == 1, "a run refusing claimed disks exits 1, not " .. tostring(res.code))
+  for _, d in ipairs(res.report.disks) do
+    assert(d.status ~= "migrated" or not d.new_disk, d.name .. " was moved despite another run's claim")
+  end
+  return M.run(emu, extra .. " --take-over " .. claimer)
+end
+
 --- The report entry of a disk.
 function M.entry(rep, name)
   for _, d in ipairs(rep and rep.disks or {}) do

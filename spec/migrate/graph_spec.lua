@@ -72,7 +72,8 @@ describe("instance chain", function()
     end
     assert.equal(1, #ids(wf, "^stop:"))
     assert.equal(1, #ids(wf, "^start:"))
-    all_before(wf, "^label:", "^stop:")
+    -- The claims (in begin) come before any change.
+    all_before(wf, "^begin:", "^stop:")
     all_before(wf, "^stop:", "^snapshot:")
     all_before(wf, "^create:", "^detach:")
     all_before(wf, "^detach:", "^set_machine_type:")
@@ -80,7 +81,8 @@ describe("instance chain", function()
     all_before(wf, "^attach:", "^start:")
     all_before(wf, "^start:", "^verify:")
     all_before(wf, "^verify:", "^cleanup:")
-    all_before(wf, "^begin:", "^label:")
+    -- The instance's claim is released last, in its own rollback group.
+    assert.equal("cleanup/instance/us-central1-a/web-1", wf.tasks["cleanup:instance/us-central1-a/web-1"].group)
     -- Disks of one instance do not wait for each other before the detaches.
     assert.is_false(before(wf, "snapshot:us-central1-a/web-1-boot", "create:us-central1-a/web-1-data"))
   end)
@@ -127,7 +129,8 @@ describe("instance chain", function()
     local wf = graph { target_type = "hyperdisk-balanced", instances = { "new-1" },
                        machine_type = "n4-standard-8" }
     assert.same({ "begin:instance/us-central1-a/new-1", "stop:instance/us-central1-a/new-1",
-                  "set_machine_type:instance/us-central1-a/new-1", "start:instance/us-central1-a/new-1" },
+                  "set_machine_type:instance/us-central1-a/new-1", "start:instance/us-central1-a/new-1",
+                  "cleanup:instance/us-central1-a/new-1" },
                 wf.order)
     all_before(wf, "^stop:", "^set_machine_type:")
     all_before(wf, "^set_machine_type:", "^start:")

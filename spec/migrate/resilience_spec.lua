@@ -72,7 +72,7 @@ describe("resilience", function()
     end
   end)
 
-  it("converges without its journal too, from the labels on the disks", function()
+  it("converges without its journal too, from the labels on the disks, once told to take over", function()
     for _, at in ipairs { 30, 60, 100 } do
       emu:load_fleet(e2e.fleet(FLEET))
       local before = emu:state()
@@ -81,7 +81,7 @@ describe("resilience", function()
       e2e.wait_journal(dir, at, p.pid)
       assert.is_true(e2e.kill(p.pid, "KILL"))
       os.execute("rm -rf " .. dir)
-      local res = e2e.run(emu, ARGS)
+      local res = e2e.take_over(emu, ARGS)
       assert.equal(0, res.code, ("killed at line %d: %s"):format(at, res.err))
       invariants.check(before, emu:state(), { target_type = "pd-ssd", migrated = ALL })
     end
@@ -109,7 +109,7 @@ describe("resilience", function()
         end
       end
       assert.is_table(mid.disks)
-      local res = e2e.run(emu, args)
+      local res = e2e.take_over(emu, args)
       assert.equal(0, res.code, ("killed at line %d: %s %s"):format(at, res.err, res.out))
       invariants.check(before, emu:state(), { target_type = "pd-ssd", migrated = ALL, retain_name = true })
     end

@@ -12,6 +12,7 @@
 --   body      the call takes `body` (a table, encoded as JSON)
 --   mutation  starts an operation: gets a requestId (reused on retries)
 --             and takes a slot of the in-flight cap
+--   request_id  false for a mutation whose request has no requestId
 --   pages     a list: the call returns an iterator over `items`
 --   aggregated  `items` is keyed by scope ("zones/us-central1-a")
 --   items_key   for aggregated lists, the field holding each scope's items
@@ -45,8 +46,9 @@ return {
     get = {verb = "GET", path = G .. "snapshots/{snapshot}"},
     insert = {verb = "POST", path = G .. "snapshots", body = true, mutation = true},
     delete = {verb = "DELETE", path = G .. "snapshots/{snapshot}", mutation = true},
+    -- SetLabelsSnapshotRequest has no requestId (compute.proto).
     set_labels = {verb = "POST", path = G .. "snapshots/{snapshot}/setLabels", body = true,
-                  mutation = true, aliases = {resource = "snapshot"}},
+                  mutation = true, request_id = false, aliases = {resource = "snapshot"}},
   },
   instances = {
     list = {verb = "GET", path = Z .. "instances", query = list_query, pages = true},
@@ -67,6 +69,8 @@ return {
                             required = {"autoDelete", "deviceName"}},
     set_machine_type = {verb = "POST", path = Z .. "instances/{instance}/setMachineType",
                         body = true, mutation = true},
+    set_labels = {verb = "POST", path = Z .. "instances/{instance}/setLabels", body = true,
+                  mutation = true, aliases = {resource = "instance"}},
   },
   disk_types = {
     list = {verb = "GET", path = Z .. "diskTypes", query = list_query, pages = true},

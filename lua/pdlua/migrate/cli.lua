@@ -79,6 +79,10 @@ How it runs:
   --resume               continue this command's interrupted run (it is
                          also continued when the same command is run again)
   --retry-failed         try again the disks that were rolled back or failed
+  --take-over RUN        take over the disks and instances claimed by run RUN
+                         (a run that is gone and whose journal is not here;
+                         its id is in the refusal message and in the labels
+                         pdlua-claim); asks first unless --yes
   --state-dir DIR        where journals and reports go (default ./pdlua-runs)
   --format text|json     the report's format on standard output
   --events FILE          append every task event to FILE as JSON lines
@@ -108,6 +112,7 @@ local VALUE_FLAGS = {
   ["create-parallel"] = "integer", ["power-parallel"] = "integer",
   qps = "number", ["task-timeout"] = "number",
   plan = "string", format = "string", events = "string", ["state-dir"] = "string",
+  ["take-over"] = "string",
 }
 local BOOL_FLAGS = {
   attached = true, unattached = true, ["retain-name"] = true,
@@ -265,6 +270,10 @@ function M.check(raw, env)
   o.yes = raw.yes or false
   o.resume = raw.resume or false
   o.retry_failed = raw["retry-failed"] or false
+  o.take_over = raw["take-over"]
+  if o.take_over and not o.take_over:match("^[a-z0-9_-]+$") then
+    return usage_error("--take-over needs a run id (as in the label pdlua-claim), not '%s'", o.take_over)
+  end
   o.quiet = raw.quiet or false
   o.verbose = raw.verbose or false
   o.plan_format = raw.plan

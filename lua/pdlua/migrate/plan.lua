@@ -8,6 +8,7 @@
 -- with the reason, what would fail. Pure: no API calls.
 local naming = require "pdlua.migrate.naming"
 local rules = require "pdlua.migrate.rules"
+local claim = require "pdlua.migrate.claim"
 
 local M = {}
 
@@ -64,7 +65,7 @@ end
 --   groups = {[key] = group}, group_order, problems, notes}
 function M.build(inv, sel, opts)
   local plan = {
-    version = 1, project = opts.project, target_type = opts.target_type,
+    version = 1, run_id = opts.run_id, project = opts.project, target_type = opts.target_type,
     zones = copy(inv.zones), machine_type = opts.machine_type,
     options = {
       retain_name = opts.retain_name or false,
@@ -72,6 +73,7 @@ function M.build(inv, sel, opts)
       keep_snapshots = opts.keep_snapshots or false,
       iops = opts.iops, throughput = opts.throughput,
       storage_pool = opts.storage_pool, kms_key = opts.kms_key,
+      take_over = opts.take_over,
     },
     items = {}, groups = {}, group_order = {}, problems = {}, notes = copy(inv.notes or {}),
   }
@@ -149,6 +151,10 @@ function M.build(inv, sel, opts)
       ghost = d.ghost,
     }
     plan.items[#plan.items + 1] = item
+    -- Another run's claim (pdlua.migrate.claim) keeps this run off the disk.
+    if not claim.takeable(opts, labels) then
+      refuse(item, claim.refusal("disk '" .. d.name .. "'", claim.holder(labels)))
+    end
 
     local user = d.users and d.users[1]
     local inst = user and instances[naming.key(naming.zone_of(user) or d.zone, naming.last(user))]
@@ -327,6 +333,7 @@ function M.plan_instance(plan, g, inst, disks_by_ref, opts)
   g.status = status
   g.machine_type = naming.last(inst.machineType)
   g.instance_id = inst.id
+  g.labels, g.label_fingerprint = inst.labels or {}, inst.labelFingerprint
   local function refuse_all(why)
     g.refused = why
     for _, item in ipairs(items) do
@@ -339,6 +346,10 @@ function M.plan_instance(plan, g, inst, disks_by_ref, opts)
         item.reason = item.reason .. "; " .. msg
       end
     end
+  end
+  if not claim.takeable(opts, inst.labels) then
+    refuse_all(claim.refusal("it", claim.holder(inst.labels)))
+    return
   end
   if not POWER_OK[status] then
     refuse_all(("it is %s; run again once it is RUNNING or TERMINATED"):format(tostring(status)))

@@ -73,6 +73,15 @@ local STATUS_TEXT = { migrated = "migrated", rolled_back = "rolled back", failed
 -- and, for every disk not migrated, why and what to do.
 function M.text(rep)
   local out = {}
+  -- First: any instance an undo could not put back, and how to.
+  for _, i in ipairs(rep.instances or {}) do
+    if i.restore then
+      out[#out + 1] = ("NOT AS FOUND: instance %s (%s) could not be put back as it was found (%s). To restore it:")
+        :format(i.name, i.zone, i.power_state or "?")
+      for _, cmd in ipairs(i.restore) do out[#out + 1] = "  " .. cmd end
+    end
+  end
+  if #out > 0 then out[#out + 1] = "" end
   local rows = {}
   for _, d in ipairs(rep.disks) do
     rows[#rows + 1] = {

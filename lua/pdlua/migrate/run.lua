@@ -9,6 +9,7 @@ local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
 local estimate = require "pdlua.migrate.estimate"
 local plan_mod = require "pdlua.migrate.plan"
+local claim = require "pdlua.migrate.claim"
 
 local M = {}
 M.__index = M
@@ -38,7 +39,11 @@ function M.new(p)
     by_key = plan_mod.index(p.plan), facts = {}, done = {}, generation = {},
     in_flight = {}, running_ops = {}, task_group = {},
     resume = p.resumed ~= nil, log_fn = p.log, warnings = {},
-    nonce = new_nonce(),
+    nonce = new_nonce(), succeeded_ids = {},
+    -- The claim this run puts on what it changes (pdlua.migrate.claim):
+    -- the plan's run id, the same in every process that continues it.
+    run_id = p.plan.run_id or claim.new_run_id(), take_over = p.plan.options.take_over,
+    claimed_at = os.time(),
   }, M)
   local st = p.resumed
   if st then
@@ -89,6 +94,11 @@ end
 -- was not started over since).
 function M:already_done(id)
   return self.done[id] == true
+end
+
+--- Whether a task succeeded, in this process or an earlier run of the plan.
+function M:succeeded(id)
+  return self.succeeded_ids[id] == true or self.done[id] == true
 end
 
 --- The requestId for a step: the same when the step is re-issued within
@@ -158,6 +168,7 @@ function M:add_task(wf, spec)
       r:task_state(id, "running", pg, { attempt = h.attempt, nonce = h.nonce })
       local ok, err = pcall(mod.run, r, subj, h)
       if ok then
+        r.succeeded_ids[id] = true
         r:task_state(id, "succeeded", pg, { attempt = t.attempt })
         return
       end
@@ -172,7 +183,14 @@ function M:add_task(wf, spec)
     task.rollback = function(t)
       local h = r:handle(t, id)
       r:task_state(id, "rolling_back", pg, { attempt = h.attempt, nonce = h.nonce })
-      local ok, err = pcall(mod.rollback, r, subj, h)
+      -- Nothing is undone on a group that is no longer this run's.
+      local ok, err = pcall(function()
+        local g = r:group(spec.group)
+        if g and not mod.checks_claim and not claim.holds_group(r, g) then
+          gce.fail("claimLost", "%s is no longer this run's (its claim is gone); its undo was left alone", g.key)
+        end
+        return mod.rollback(r, subj, h)
+      end)
       if not ok then
         local op = gce.take_waiting()
         if pd.is_error(err) and (err.reason == "cancelled" or err.reason == "timeout") then
