@@ -75,10 +75,11 @@ typedef enum {
 typedef struct {
     double timeout;            /* seconds per attempt; 0: none */
     double rollback_timeout;   /* seconds; 0: none */
-    int retries;               /* further attempts after the first */
+    int retries;               /* further attempts after the first (of
+                                * the run, and again of the rollback) */
     double backoff;            /* base delay, seconds */
     double max_backoff;        /* cap on one delay, seconds */
-    int pool;                  /* pool number or -1 */
+    int pool;                  /* pool number or -1 (run and rollback) */
     int group;                 /* group number or -1 */
     int has_rollback;
 } pd_exec_task;
@@ -105,7 +106,7 @@ enum {
     PD_STORE_CTX,           /* the context passed to every task */
     PD_STORE_TASKMT,        /* metatable of the task handles */
     PD_STORE_ERRORS,        /* {task number + 1 = last attempt's error} */
-    PD_STORE_RBERRORS,      /* {task number + 1 = rollback error} */
+    PD_STORE_RBERRORS,      /* {task number + 1 = last rollback attempt's error} */
     PD_STORE_PAYLOAD,       /* {event payload key = error or log message} */
     PD_STORE_WORKERS,       /* the workers' Lua threads (anchors) */
     PD_STORE_NKEYS = PD_STORE_WORKERS
@@ -113,7 +114,7 @@ enum {
 
 typedef enum {
     PD_EVENT_STATE,          /* a task changed state */
-    PD_EVENT_ROLLBACK,       /* a task's rollback started */
+    PD_EVENT_ROLLBACK,       /* an attempt of a task's rollback started */
     PD_EVENT_LOG,            /* t:log(...) */
 } pd_event_kind;
 
@@ -121,12 +122,15 @@ typedef struct {
     int kind;
     int task;
     int state, prev;         /* PD_EVENT_STATE */
-    int attempt;
+    int attempt;             /* of the run, or of the rollback if `rollback` */
     double time;             /* seconds since the run started */
     double retry_in;         /* >= 0: the attempt failed and is retried then */
     int payload;             /* PD_STORE_PAYLOAD key, 0 when none: the
                               * attempt's error for a retry, the message of
-                              * a log; a final error is in PD_STORE_ERRORS */
+                              * a log; a final error is in PD_STORE_ERRORS
+                              * (PD_STORE_RBERRORS for a rollback) */
+    int rollback;            /* about the task's rollback: its start, a
+                              * retry of it, its end, a log line from it */
 } pd_exec_event;
 
 typedef struct {
@@ -134,7 +138,8 @@ typedef struct {
     int attempts;
     double started, finished;          /* since the run started; -1: never */
     int rollback_state;                /* 0, ROLLED_BACK or ROLLBACK_FAILED */
-    double rb_started, rb_finished;
+    int rb_attempts;                   /* rollback attempts started */
+    double rb_started, rb_finished;    /* first attempt's start, last's end */
     int skip_reason;                   /* pd_skip_reason */
     int skip_cause;                    /* the dependency, or -1 */
 } pd_exec_record;

@@ -14,6 +14,12 @@
  * is full waits in that pool's own queue: it holds no worker, and the next
  * ready task of another pool goes ahead of it.
  *
+ * Rollbacks share the pools: a task's rollback takes a slot of the task's
+ * pool like its run did. The executor queues a rollback when it may start
+ * and asks for rollbacks before forward tasks, so a rollback waiting for
+ * its pool gets the next free slot. Rollbacks ignore the policy and
+ * pd_sched_stop: a stopped run still rolls back.
+ *
  * The scheduler only decides; it runs nothing and has no lock of its own
  * (the executor calls it under its run mutex). When a task fails, every
  * task downstream of it is skipped; the executor learns of each skip
@@ -59,6 +65,20 @@ void pd_sched_done(pd_sched *s, int task, int ok);
 void pd_sched_retry_wait(pd_sched *s, int task);
 /* Its wait is over: it is ready again. */
 void pd_sched_retry_ready(pd_sched *s, int task);
+
+/* Queues the rollback of a task: it starts once its pool has room, before
+ * later rollbacks that have room too. A task is queued at most once at a
+ * time. */
+void pd_sched_rollback_push(pd_sched *s, int task);
+/* The queued rollback to start now, its pool slot taken, or -1. */
+int pd_sched_rollback_next(pd_sched *s);
+/* A rollback from pd_sched_rollback_next ended or waits to be retried:
+ * it gives its pool slot back. */
+void pd_sched_rollback_done(pd_sched *s, int task);
+/* Rollbacks queued and not started. */
+size_t pd_sched_rollbacks(const pd_sched *s);
+/* Whether pd_sched_rollback_next would return one now. */
+int pd_sched_rollback_ready(const pd_sched *s);
 
 /* Skips a task that has not started (no-op otherwise) and its dependents. */
 void pd_sched_skip(pd_sched *s, int task);

@@ -9,12 +9,16 @@
 --   run       the run id (given, or made from the workflow name and time)
 --   workflow  the workflow's name
 --   kind      "run" (the run starts or ends), "state" (a task changes
---             state), "retry" (a failed attempt will be retried),
---             "rollback" (a task's rollback starts) or "log" (`t:log`)
+--             state), "retry" (a failed attempt, of a run or a rollback,
+--             will be retried), "rollback" (an attempt of a task's
+--             rollback starts) or "log" (`t:log`)
 --   task      the task id (not on "run" lines)
 --   state     the new state ("started"/"finished" on "run" lines)
 --   previous  the state before
---   attempt   the attempt number (1 for the first)
+--   attempt   the attempt number (1 for the first), of the rollback on
+--             lines about one
+--   rollback  true on lines about a task's rollback (its start, a retry
+--             of it, its end, its `t:log` lines)
 --   elapsed   seconds since the run started
 --   duration  seconds the attempt or rollback ran, on the line that ends it
 --   error     {code, reason, message, retryable} or a string, on failures
@@ -112,6 +116,7 @@ function M.open(target, o)
     elseif e.type == "log" then
       rec.message = e.message
     end
+    rec.rollback = e.rollback
     rec.error = M.plain_error(e.error)
     put(rec)
   end

@@ -33,8 +33,9 @@ local pd = {
 -- one id), `timeout` and `rollback_timeout` (seconds; `false` for none),
 -- `retries` (a number, or `{max =, backoff =, max_backoff =}`), `pool`,
 -- `group`, `weight` (estimated cost, for critical-path ordering; 1 by
--- default), `data` (any value, seen as `t.data`). `t` has `id`, `attempt`,
--- `data`, `rollback` (true in a rollback) and `t:log(...)`.
+-- default), `data` (any value, seen as `t.data`). `t` has `id`, `attempt`
+-- (in a rollback, the rollback's), `data`, `rollback` (true in a rollback)
+-- and `t:log(...)`.
 --
 -- `wf:order()`, `wf:levels()`, `wf:dot()`, `wf:critical_path()` analyse the
 -- graph; an unknown dependency or a cycle raises an error naming it
@@ -56,13 +57,17 @@ local pd = {
 -- failure and cancels what runs. Rollback is separate: once every task of
 -- a group (`rollback = "group"`) or of the workflow (`"workflow"`) has
 -- ended and one of them did not succeed, the succeeded ones are rolled back
--- newest first, each with its own timeout. Which tasks run never depends
--- on timing, so the three engines end a workflow in the same states.
+-- newest first, one at a time, each with its own timeout, even when the
+-- run was cancelled. A rollback runs in its task's pool and is retried on
+-- retryable errors like a run (the task's `retries`). Which tasks run
+-- never depends on timing, so the three engines end a workflow in the same
+-- states.
 --
 -- Events (`on_event(e)`): `e.type` is "state" (`task`, `state`,
 -- `previous`, `attempt`, `time`, `error`; a failed attempt that will be
 -- retried has `state = "pending"` and `retry_in`; a skip has `reason` and
--- `cause`), "rollback" (a rollback starts) or "log" (`message`).
+-- `cause`), "rollback" (a rollback attempt starts) or "log" (`message`);
+-- events from a rollback (a retry of it too) have `rollback = true`.
 -- Progress (`on_progress(p)`): `p.counts` per state, `p.running` (ids),
 -- `p.done`, `p.total`, `p.elapsed`, `p.eta`, `p.finished` (the last call).
 --
@@ -70,8 +75,9 @@ local pd = {
 -- "deadline", "fail_fast" or nil), `cancelled`, `exit_code` (0, 1, 130),
 -- `ids` (in the order added), `tasks[id]` = {`state`, `attempts`,
 -- `started`, `finished`, `duration` (seconds from the run's start),
--- `error`, `reason`, `cause`, `rollback` = {`state`, `error`, `started`,
--- `finished`, `duration`}}, and the methods `to_json()` and `summary()`.
+-- `error`, `reason`, `cause`, `rollback` = {`state`, `attempts`, `error`,
+-- `started`, `finished`, `duration`}}, and the methods `to_json()` and
+-- `summary()`.
 --
 -- Tasks share one interpreter: Lua code runs one task at a time and the
 -- others run while it waits (pd.sleep, a semaphore, HTTP). A task that

@@ -161,7 +161,8 @@ function M.describe(e, verbose)
   local s = e.state
   if s == "pending" and e.retry_in then
     if not verbose then return nil end
-    return ("%s attempt %d failed, retry in %s: %s"):format(e.task, e.attempt or 0,
+    return ("%s %s %d failed, retry in %s: %s"):format(e.task,
+      e.rollback and "rollback attempt" or "attempt", e.attempt or 0,
       M.duration(e.retry_in), err_text(e.error) or "?")
   end
   if not (loud[s] or verbose) then return nil end

@@ -5,7 +5,8 @@ local h = require "engine.helpers"
 local function noop() end
 
 -- A deterministic random DAG with failures, retries, groups, pools and
--- rollbacks; every task's outcome depends only on its id and attempt.
+-- rollbacks (some retried, some failing); every task's outcome, and its
+-- rollback's, depends only on its id and attempt.
 local function mixed_workflow(seed, n)
   local rng = seed
   local function rand(k)
@@ -30,7 +31,12 @@ local function mixed_workflow(seed, n)
         end
         if kind == 2 then pd.sleep(0.002) end
       end,
-      rollback = kind ~= 3 and noop or nil,
+      rollback = kind ~= 3 and function(t)
+        if kind == 4 and t.attempt < 2 then
+          error(pd.error{reason = "flaky", retryable = true})
+        end
+        if kind == 5 then error("cannot undo") end
+      end or nil,
     }
   end
   return wf
@@ -49,11 +55,16 @@ describe("schedulers", function()
         local res = h.run(mixed_workflow(case.seed, case.n),
                           {engine = engine, max_parallel = 4, pools = {p = 2},
                            rollback = case.rollback})
-        results[engine] = {states = h.states(res), attempts = {}}
-        for id, t in pairs(res.tasks) do results[engine].attempts[id] = t.attempts end
+        results[engine] = {states = h.states(res), attempts = {}, rb_attempts = {}}
+        for id, t in pairs(res.tasks) do
+          results[engine].attempts[id] = t.attempts
+          results[engine].rb_attempts[id] = t.rollback and t.rollback.attempts
+        end
       end
       assert.same(results.pool.states, results.levels.states)
       assert.same(results.pool.states, results.sequential.states)
+      assert.same(results.pool.rb_attempts, results.levels.rb_attempts)
+      assert.same(results.pool.rb_attempts, results.sequential.rb_attempts)
       if case.rollback ~= "workflow" then
         assert.same(results.pool.attempts, results.levels.attempts)
         assert.same(results.pool.attempts, results.sequential.attempts)
@@ -66,7 +77,13 @@ describe("schedulers", function()
     assert.is_true(res.counts.failed > 0)
     assert.is_true(res.counts.skipped > 0)
     assert.is_true(res.counts.rolled_back > 0)
+    assert.is_true(res.counts.rollback_failed > 0)
     assert.is_true(res.counts.succeeded > 0)
+    local retried = 0
+    for _, t in pairs(res.tasks) do
+      if t.rollback and t.rollback.attempts > 1 then retried = retried + 1 end
+    end
+    assert.is_true(retried > 0)
   end)
 
   it("levels: no task starts before every task of the level before has ended", function()

@@ -112,6 +112,11 @@ describe("progress.summary and describe", function()
                    error = "boom"}
     assert.is_nil(progress.describe(retry))
     assert.equal("t attempt 1 failed, retry in 2.0s: boom", progress.describe(retry, true))
+    local rb_retry = {type = "state", task = "t", state = "pending", attempt = 2, retry_in = 1,
+                      error = "busy", rollback = true}
+    assert.is_nil(progress.describe(rb_retry))
+    assert.equal("t rollback attempt 2 failed, retry in 1.0s: busy",
+                 progress.describe(rb_retry, true))
   end)
 end)
 
@@ -266,6 +271,36 @@ describe("wf:run's default display and events file", function()
                     r.error)
       end
     end
+  end)
+
+  it("marks the lines of a rollback, its retries included, in the events file", function()
+    local events = os.tmpname()
+    os.remove(events)
+    local wf = pd.workflow("audit")
+    wf:task{id = "b", group = "g", retries = {max = 1, backoff = 0.01}, run = function() end,
+            rollback = function(t)
+              if t.attempt == 1 then
+                error(pd.error{reason = "backendError", message = "busy", retryable = true})
+              end
+            end}
+    wf:task{id = "c", deps = {"b"}, group = "g", run = function() error("nope") end}
+    local res = wf:run{progress = false, events = events, run_id = "r-2"}
+    assert.equal("rolled_back", res.tasks.b.state)
+    local lines = {}
+    for l in io.lines(events) do
+      local r = cjson.decode(l)
+      if r.task == "b" then lines[#lines + 1] = r end
+    end
+    os.remove(events)
+    local got = {}
+    for _, r in ipairs(lines) do
+      got[#got + 1] = ("%s:%s:%d:%s"):format(r.kind, r.state, r.attempt, tostring(r.rollback))
+    end
+    assert.same({"state:running:1:nil", "state:succeeded:1:nil",
+                 "rollback:rolling_back:1:true", "retry:pending:1:true",
+                 "rollback:rolling_back:2:true", "state:rolled_back:2:true"}, got)
+    assert.equal("busy", lines[4].error.message)
+    assert.is_true(lines[4].duration >= 0)
   end)
 
   it("refuses an events file it cannot open, before starting anything", function()

@@ -488,6 +488,10 @@ static void push_event(lua_State *L, run_state *rs, int store, const pd_exec_eve
     lua_setfield(L, -2, "attempt");
     lua_pushnumber(L, e->time);
     lua_setfield(L, -2, "time");
+    if (e->rollback) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "rollback");
+    }
     if (e->payload) {
         lua_rawgeti(L, store, PD_STORE_PAYLOAD);
         lua_rawgeti(L, -1, e->payload);
@@ -678,9 +682,11 @@ static void build_result(lua_State *L, run_state *rs, double started_at)
                 lua_pop(L, 1);
         }
         if (r->rollback_state) {
-            lua_createtable(L, 0, 5);
+            lua_createtable(L, 0, 6);
             lua_pushstring(L, pd_task_state_name(r->rollback_state));
             lua_setfield(L, -2, "state");
+            lua_pushinteger(L, r->rb_attempts);
+            lua_setfield(L, -2, "attempts");
             lua_pushnumber(L, r->rb_started);
             lua_setfield(L, -2, "started");
             lua_pushnumber(L, r->rb_finished);

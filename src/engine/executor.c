@@ -4,10 +4,10 @@
  *
  * Locks, in the only order they are ever nested:
  *   interpreter lock  ->  x->mu (the run)  ->  an interrupt's mutex
- * x->mu guards everything shared here: the scheduler, the records, the
- * event queue, the retry and rollback queues. A worker takes the
- * interpreter lock only with x->mu released, and the caller never holds
- * x->mu while it waits for the interpreter lock.
+ * x->mu guards everything shared here: the scheduler (with its ready and
+ * rollback queues), the records, the event queue, the retry heap. A worker
+ * takes the interpreter lock only with x->mu released, and the caller
+ * never holds x->mu while it waits for the interpreter lock.
  *
  * The hot path (thousands of tiny tasks) is the interpreter lock changing
  * hands. A worker that finishes a task and finds another ready keeps the
@@ -18,17 +18,30 @@
  * and inside long-running Lua through the count hook that also enforces
  * timeouts and cancellation.
  *
+ * Retries: an attempt that fails with a retryable error (a run's or a
+ * rollback's) gives its pool slot back and waits out its backoff in the
+ * retry heap, holding no worker; a worker wakes when the earliest is due
+ * and queues it again (retry_later, claim).
+ *
  * Rollback: tasks that succeed are remembered per group, in the order they
  * finished. When a task of a group ends without success the group is
  * "doomed", and once every task of the group has ended its succeeded tasks
- * are compensated newest first, one after the other, each with a fresh
- * interrupt (a cancelled run must still roll back). rollback = "workflow"
- * is the same with one group holding every task. A doomed group's other
- * tasks still run if their dependencies allow (and are compensated in
- * turn): which tasks run then depends only on which tasks failed, never on
- * timing, so the three schedulers end a workflow in the same states.
- * Stopping early is the failure policy's business (fail_fast), not the
- * rollback's.
+ * are compensated newest first, one after the other: the group's next
+ * rollback is queued only when the one before has ended, after all its
+ * retries. rollback = "workflow" is the same with one group holding every
+ * task. A doomed group's other tasks still run if their dependencies allow
+ * (and are compensated in turn): which tasks run then depends only on
+ * which tasks failed, never on timing, so the three schedulers end a
+ * workflow in the same states. Stopping early is the failure policy's
+ * business (fail_fast), not the rollback's.
+ *
+ * A rollback runs on a worker, like an attempt, and in its task's pool
+ * (the scheduler's rollback queues): it counts against max_parallel and
+ * the pool's capacity. Workers take rollbacks before forward tasks, so a
+ * rollback waiting for a full pool gets its next free slot. Each rollback
+ * attempt has a fresh interrupt with only its own rollback_timeout: the
+ * run's cancel and deadline stop neither it nor its retries (a cancelled
+ * run must still roll back).
  */
 #include "pdlua/executor.h"
 #include "pdlua/core.h"
@@ -73,7 +86,7 @@ typedef struct worker {
 typedef struct {
     int left;              /* tasks of the group not ended yet */
     int doomed;
-    int rb_queued;
+    int rb_queued;         /* its compensation has begun */
     int *done;             /* succeeded tasks, in the order they finished */
     int ndone, cap;
     int rb_pos;            /* next in done[] to compensate, going down */
@@ -82,6 +95,7 @@ typedef struct {
 typedef struct {
     double due;
     int task;
+    int rollback;          /* the retry of its rollback, not of its run */
 } delayed;
 
 struct pd_exec {
@@ -100,8 +114,6 @@ struct pd_exec {
 
     group *groups;
     int ngroups;
-    int *rbq;                    /* groups with a rollback to run, FIFO */
-    size_t rbq_head, rbq_tail;   /* ring over ngroups + 1 slots */
 
     delayed *delayed;            /* min-heap by due */
     size_t ndelayed, capdelayed;
@@ -185,8 +197,9 @@ static int store_payload(pd_exec *x, lua_State *L)
     return key;
 }
 
+/* `rollback`: the change comes from the task's rollback. */
 static void set_state(pd_exec *x, int t, int state, int attempt, double retry_in,
-                      int payload, double now)
+                      int payload, int rollback, double now)
 {
     pd_exec_record *r = &x->rec[t];
     int prev = r->state;
@@ -195,7 +208,7 @@ static void set_state(pd_exec *x, int t, int state, int attempt, double retry_in
     r->state = state;
     if (x->opts.want_events) {
         pd_exec_event e = {PD_EVENT_STATE, t, state, prev, attempt,
-                           since_start(x, now), retry_in, payload};
+                           since_start(x, now), retry_in, payload, rollback};
         push_event(x, &e);
     }
 }
@@ -222,7 +235,7 @@ static double backoff_delay(pd_exec *x, const pd_exec_task *tk, int attempt)
 
 /* --- retry heap -------------------------------------------------------- */
 
-static void delayed_push(pd_exec *x, double due, int t)
+static void delayed_push(pd_exec *x, double due, int t, int rollback)
 {
     if (x->ndelayed == x->capdelayed) {
         size_t cap = x->capdelayed ? x->capdelayed * 2 : 16;
@@ -239,6 +252,7 @@ static void delayed_push(pd_exec *x, double due, int t)
     }
     x->delayed[i].due = due;
     x->delayed[i].task = t;
+    x->delayed[i].rollback = rollback;
 }
 
 static int delayed_pop(pd_exec *x)
@@ -264,18 +278,53 @@ static int delayed_pop(pd_exec *x)
 
 static void task_ended(pd_exec *x, int t, int ok);
 
-/* Ends every retry waiting in the heap as failed with its last error (the
- * run is stopping). */
+/* The run is stopping: ends every task waiting in the heap for a retry as
+ * failed with its last error. Rollbacks waiting for a retry stay: a
+ * stopped run still rolls back. */
 static void drop_retries(pd_exec *x)
 {
     double now = pd_now();
-    while (x->ndelayed) {
-        int t = delayed_pop(x);
-        x->rec[t].finished = since_start(x, now);
-        set_state(x, t, PD_TASK_FAILED, x->rec[t].attempts, -1, 0, now);
-        pd_sched_done(x->s, t, 0);
-        task_ended(x, t, 0);
+    size_t n = x->ndelayed, kept = 0;
+    /* x->ndelayed stays n meanwhile: the run cannot look finished. */
+    for (size_t i = 0; i < n; i++) {
+        delayed d = x->delayed[i];
+        if (d.rollback) {
+            x->delayed[kept++] = d;
+            continue;
+        }
+        x->rec[d.task].finished = since_start(x, now);
+        set_state(x, d.task, PD_TASK_FAILED, x->rec[d.task].attempts, -1, 0, 0, now);
+        pd_sched_done(x->s, d.task, 0);
+        task_ended(x, d.task, 0);
     }
+    x->ndelayed = 0;
+    for (size_t i = 0; i < kept; i++)
+        delayed_push(x, x->delayed[i].due, x->delayed[i].task, 1);
+}
+
+/* Attempt `attempt` of task t's run, or of its rollback, failed with the
+ * retryable error on top of L (interpreter lock and x->mu held). If the
+ * task's retries allow another, it gives its pool slot back, waits
+ * backoff_delay in the retry heap (no worker waits with it), is reported
+ * pending with retry_in and the error, and 1 is returned. 0: no attempts
+ * left. */
+static int retry_later(pd_exec *x, lua_State *L, int t, int attempt, int rollback,
+                       double now)
+{
+    const pd_exec_task *tk = &x->tasks[t];
+    if (attempt > tk->retries)
+        return 0;
+    double delay = backoff_delay(x, tk, attempt);
+    int payload = x->opts.want_events ? store_payload(x, L) : 0;
+    set_state(x, t, PD_TASK_PENDING, attempt, delay, payload, rollback, now);
+    if (rollback)
+        pd_sched_rollback_done(x->s, t);
+    else
+        pd_sched_retry_wait(x->s, t);
+    delayed_push(x, now + delay, t, rollback);
+    if (x->idle)
+        pthread_cond_signal(&x->cv_work);   /* re-arm a timed wait */
+    return 1;
 }
 
 /* --- groups and rollback ----------------------------------------------- */
@@ -289,8 +338,7 @@ static void queue_next_rollback(pd_exec *x, int g)
         gr->rb_pos--;
     if (gr->rb_pos < 0)
         return;
-    x->rbq[x->rbq_tail] = g;
-    x->rbq_tail = (x->rbq_tail + 1) % ((size_t)x->ngroups + 1);
+    pd_sched_rollback_push(x->s, gr->done[gr->rb_pos--]);
     if (x->idle)
         pthread_cond_signal(&x->cv_work);
 }
@@ -330,14 +378,14 @@ static void on_skip(void *ud, int t, int cause)
     pd_exec_record *r = &x->rec[t];
     r->skip_reason = cause >= 0 ? PD_SKIP_DEPENDENCY : x->skip_reason;
     r->skip_cause = cause;
-    set_state(x, t, PD_TASK_SKIPPED, 0, -1, 0, pd_now());
+    set_state(x, t, PD_TASK_SKIPPED, 0, -1, 0, 0, pd_now());
     task_ended(x, t, 0);   /* touches no scheduler state: safe in the callback */
 }
 
 static void check_finished(pd_exec *x)
 {
     if (x->finished || x->active > 0 || pd_sched_remaining(x->s) > 0 ||
-        x->ndelayed > 0 || x->rbq_head != x->rbq_tail)
+        x->ndelayed > 0 || pd_sched_rollbacks(x->s) > 0)
         return;
     x->finished = 1;
     x->t_end = pd_now();
@@ -375,45 +423,49 @@ static int claim(pd_exec *x, worker *w)
         now = pd_now();
     if (x->deadline_abs > 0 && now >= x->deadline_abs && !x->stop_reason)
         stop_run(x, PD_STOP_DEADLINE, 0);
-    while (x->ndelayed && x->delayed[0].due <= now)
-        pd_sched_retry_ready(x->s, delayed_pop(x));
-
-    /* Rollbacks first: they put things back the way they were. Every
-     * queued group has a task to undo at rb_pos. */
-    if (x->rbq_head != x->rbq_tail) {
-        int g = x->rbq[x->rbq_head];
-        x->rbq_head = (x->rbq_head + 1) % ((size_t)x->ngroups + 1);
-        group *gr = &x->groups[g];
-        int t = gr->done[gr->rb_pos--];
-        w->job = JOB_ROLLBACK;
-        w->task = t;
-        x->active++;
-        atomic_store(&w->in.cancelled, 0);
-        x->rec[t].rb_started = since_start(x, now ? now : pd_now());
-        if (x->opts.want_events) {
-            pd_exec_event e = {PD_EVENT_ROLLBACK, t, x->rec[t].state, x->rec[t].state,
-                               x->rec[t].attempts, x->rec[t].rb_started, -1, 0};
-            push_event(x, &e);
-        }
-        return 1;
+    while (x->ndelayed && x->delayed[0].due <= now) {
+        int rollback = x->delayed[0].rollback;
+        int t = delayed_pop(x);
+        if (rollback)
+            pd_sched_rollback_push(x->s, t);
+        else
+            pd_sched_retry_ready(x->s, t);
     }
 
-    int t = pd_sched_next(x->s);
-    if (t < 0)
-        return 0;
-    if (!now)
-        now = pd_now();
-    pd_exec_record *r = &x->rec[t];
-    r->attempts++;
-    if (r->attempts == 1)
-        r->started = since_start(x, now);
-    set_state(x, t, PD_TASK_RUNNING, r->attempts, -1, 0, now);
-    w->job = JOB_TASK;
+    /* Rollbacks first: they put things back the way they were, and a
+     * rollback waiting for its pool must get the pool's next free slot. */
+    int t = pd_sched_rollback_next(x->s);
+    if (t >= 0) {
+        if (!now)
+            now = pd_now();
+        pd_exec_record *r = &x->rec[t];
+        r->rb_attempts++;
+        if (r->rb_attempts == 1)
+            r->rb_started = since_start(x, now);
+        w->job = JOB_ROLLBACK;
+        if (x->opts.want_events) {
+            pd_exec_event e = {PD_EVENT_ROLLBACK, t, r->state, r->state, r->rb_attempts,
+                               since_start(x, now), -1, 0, 1};
+            push_event(x, &e);
+        }
+    } else {
+        t = pd_sched_next(x->s);
+        if (t < 0)
+            return 0;
+        if (!now)
+            now = pd_now();
+        pd_exec_record *r = &x->rec[t];
+        r->attempts++;
+        if (r->attempts == 1)
+            r->started = since_start(x, now);
+        set_state(x, t, PD_TASK_RUNNING, r->attempts, -1, 0, 0, now);
+        w->job = JOB_TASK;
+    }
     w->task = t;
     x->active++;
     atomic_store(&w->in.cancelled, 0);
-    /* Hand the rest of the ready queue to idle workers, one wake each. */
-    if (x->idle && pd_sched_ready(x->s) > 0)
+    /* Hand the rest of the work to idle workers, one wake each. */
+    if (x->idle && (pd_sched_ready(x->s) > 0 || pd_sched_rollback_ready(x->s)))
         pthread_cond_signal(&x->cv_work);
     return 1;
 }
@@ -472,6 +524,19 @@ static int normalize_error(lua_State *L)
 {
     pd_error_normalize(L);
     return 1;
+}
+
+/* Whether an attempt that ended with `outcome`, its normalised error on
+ * top of L, may be retried: a failure (not a timeout or a cancel) whose
+ * error says retryable = true. */
+static int retryable(lua_State *L, int outcome)
+{
+    if (outcome != PD_TASK_FAILED)
+        return 0;
+    lua_getfield(L, -1, "retryable");
+    int r = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return r;
 }
 
 /* Runs fn(t, ctx) for task t in the worker's coroutine (interpreter lock
@@ -549,13 +614,9 @@ static void run_attempt(pd_exec *x, worker *w, int t)
     int attempt = x->rec[t].attempts;   /* stable: only this worker changes it now */
     pd_interrupt_set_deadline(&w->in, attempt_deadline(x, tk->timeout, pd_now()));
     int outcome = run_lua(w, SLOT_RUN, t, attempt, 0);
-    int retryable = 0;
+    int retry = 0;
     if (outcome != PD_TASK_SUCCEEDED) {
-        if (outcome == PD_TASK_FAILED) {
-            lua_getfield(L, -1, "retryable");
-            retryable = lua_toboolean(L, -1);
-            lua_pop(L, 1);
-        }
+        retry = retryable(L, outcome);
         lua_pushvalue(L, -1);
         lua_rawseti(L, SLOT_ERRORS, t + 1);
     }
@@ -568,7 +629,7 @@ static void run_attempt(pd_exec *x, worker *w, int t)
     w->job = JOB_NONE;
     int g = tk->group;
     if (outcome == PD_TASK_SUCCEEDED) {
-        set_state(x, t, PD_TASK_SUCCEEDED, attempt, -1, 0, now);
+        set_state(x, t, PD_TASK_SUCCEEDED, attempt, -1, 0, 0, now);
         if (g >= 0 && x->opts.rollback != PD_ROLLBACK_NONE) {
             group *gr = &x->groups[g];
             if (gr->ndone == gr->cap) {
@@ -583,17 +644,10 @@ static void run_attempt(pd_exec *x, worker *w, int t)
         }
         pd_sched_done(x->s, t, 1);
         task_ended(x, t, 1);
-    } else if (outcome == PD_TASK_FAILED && retryable && attempt <= tk->retries &&
-               !x->stop_reason) {
-        double delay = backoff_delay(x, tk, attempt);
-        int payload = x->opts.want_events ? store_payload(x, L) : 0;
-        set_state(x, t, PD_TASK_PENDING, attempt, delay, payload, now);
-        pd_sched_retry_wait(x->s, t);
-        delayed_push(x, now + delay, t);
-        if (x->idle)
-            pthread_cond_signal(&x->cv_work);   /* re-arm a timed wait */
+    } else if (retry && !x->stop_reason && retry_later(x, L, t, attempt, 0, now)) {
+        /* waits in the retry heap */
     } else {
-        set_state(x, t, outcome, attempt, -1, 0, now);
+        set_state(x, t, outcome, attempt, -1, 0, 0, now);
         pd_sched_done(x->s, t, 0);
         task_ended(x, t, 0);
     }
@@ -602,31 +656,40 @@ static void run_attempt(pd_exec *x, worker *w, int t)
     check_finished(x);
 }
 
+/* Runs one attempt of task t's rollback and records its end (interpreter
+ * lock held; returns with x->mu held). */
 static void run_rollback(pd_exec *x, worker *w, int t)
 {
     lua_State *L = w->L;
     const pd_exec_task *tk = &x->tasks[t];
-    int attempt = x->rec[t].attempts;
+    int attempt = x->rec[t].rb_attempts;   /* stable: only this worker changes it now */
     double now = pd_now();
     /* Its own deadline only: the run's deadline or cancel must not stop
      * the compensation of what was done. */
     pd_interrupt_set_deadline(&w->in, tk->rollback_timeout > 0 ? now + tk->rollback_timeout : 0);
     int outcome = run_lua(w, SLOT_ROLLBACK, t, attempt, 1);
-    if (outcome != PD_TASK_SUCCEEDED)
+    int retry = 0;
+    if (outcome != PD_TASK_SUCCEEDED) {
+        retry = retryable(L, outcome);
+        lua_pushvalue(L, -1);
         lua_rawseti(L, SLOT_RBERRORS, t + 1);
+    }
     pd_interrupt_set_deadline(&w->in, 0);
 
     pthread_mutex_lock(&x->mu);
     now = pd_now();
-    pd_exec_record *r = &x->rec[t];
-    r->rb_finished = since_start(x, now);
-    r->rollback_state = outcome == PD_TASK_SUCCEEDED ? PD_TASK_ROLLED_BACK
-                                                      : PD_TASK_ROLLBACK_FAILED;
-    set_state(x, t, r->rollback_state, attempt, -1, 0, now);
     w->job = JOB_NONE;
+    if (!(retry && retry_later(x, L, t, attempt, 1, now))) {
+        pd_exec_record *r = &x->rec[t];
+        r->rb_finished = since_start(x, now);
+        r->rollback_state = outcome == PD_TASK_SUCCEEDED ? PD_TASK_ROLLED_BACK
+                                                          : PD_TASK_ROLLBACK_FAILED;
+        set_state(x, t, r->rollback_state, attempt, -1, 0, 1, now);
+        pd_sched_rollback_done(x->s, t);
+        /* The group's next compensation, after this one. */
+        queue_next_rollback(x, tk->group);
+    }
     lua_settop(L, SLOT_TOP);
-    /* The group's next compensation, after this one. */
-    queue_next_rollback(x, tk->group);
     x->active--;
     check_finished(x);
 }
@@ -719,8 +782,7 @@ pd_exec *pd_exec_new(lua_State *L, pd_graph *g, const pd_exec_task *tasks,
     x->ngroups = opts->ngroups;
     size_t ng1 = (size_t)x->ngroups + 1;
     x->groups = calloc(ng1, sizeof *x->groups);
-    x->rbq = malloc(ng1 * sizeof *x->rbq);
-    if (!x->tasks || !x->rec || !x->pool_cap || !task_pool || !x->groups || !x->rbq) {
+    if (!x->tasks || !x->rec || !x->pool_cap || !task_pool || !x->groups) {
         free(task_pool);
         pd_exec_free(NULL, x);
         return NULL;
@@ -731,8 +793,10 @@ pd_exec *pd_exec_new(lua_State *L, pd_graph *g, const pd_exec_task *tasks,
     x->opts.pool_cap = x->pool_cap;
     for (size_t i = 0; i < n; i++) {
         task_pool[i] = tasks[i].pool;
-        x->rec[i] = (pd_exec_record){PD_TASK_PENDING, 0, -1, -1, 0, -1, -1,
-                                     PD_SKIP_NONE, -1};
+        x->rec[i] = (pd_exec_record){.state = PD_TASK_PENDING, .started = -1,
+                                     .finished = -1, .rb_started = -1,
+                                     .rb_finished = -1, .skip_reason = PD_SKIP_NONE,
+                                     .skip_cause = -1};
         if (tasks[i].group >= 0)
             x->groups[tasks[i].group].left++;
     }
@@ -901,9 +965,11 @@ int pd_exec_log(lua_State *L, uint64_t serial)
     lua_xmove(L, w->L, 1);
     pthread_mutex_lock(&x->mu);
     int key = store_payload(x, w->L);
-    pd_exec_event e = {PD_EVENT_LOG, w->task, x->rec[w->task].state,
-                       x->rec[w->task].state, x->rec[w->task].attempts,
-                       since_start(x, pd_now()), -1, key};
+    const pd_exec_record *r = &x->rec[w->task];
+    int rollback = w->job == JOB_ROLLBACK;
+    pd_exec_event e = {PD_EVENT_LOG, w->task, r->state, r->state,
+                       rollback ? r->rb_attempts : r->attempts,
+                       since_start(x, pd_now()), -1, key, rollback};
     push_event(x, &e);
     pthread_mutex_unlock(&x->mu);
     return 0;
@@ -945,7 +1011,7 @@ void pd_exec_free(lua_State *L, pd_exec *x)
     pd_sched_free(x->s);
     free(x->workers); free(x->tasks); free(x->rec); free(x->pool_cap);
     free(x->groups);
-    free(x->rbq); free(x->delayed); free(x->ev);
+    free(x->delayed); free(x->ev);
     pthread_cond_destroy(&x->cv_work);
     pthread_cond_destroy(&x->cv_caller);
     pthread_mutex_destroy(&x->mu);

@@ -13,6 +13,14 @@
  * dependency of a level-k task is on a lower level, all of them have ended
  * by the time level k opens, so opening a level is just pushing its tasks
  * that were not skipped.
+ *
+ * Rollbacks wait in first-in first-out queues, one per pool and one for
+ * tasks without a pool (pools[npools]), linked through rb_next. The next
+ * rollback is the oldest at the head of a queue whose pool has a free slot.
+ * The executor asks for rollbacks before forward tasks, so a freed slot
+ * goes to a waiting rollback first; and since only running work holds a
+ * slot (a rollback, like a task, gives its slot back while it waits to be
+ * retried), every slot comes free in time and nothing waits on itself.
  */
 #include "pdlua/scheduler.h"
 
@@ -36,6 +44,7 @@ typedef struct {
 typedef struct {
     heap wait;
     int cap, used;
+    int rb_head, rb_tail;   /* rollbacks waiting for a slot, -1: none */
 } pool;
 
 struct pd_sched {
@@ -47,8 +56,13 @@ struct pd_sched {
     double *key;
     int *pos;
     int *task_pool;
-    pool *pools;
+    pool *pools;          /* npools + 1: the last one, unlimited, holds
+                           * the rollback queue of tasks without a pool */
     int npools;
+    int *rb_next;         /* rollback queues' links, -1 at the tail */
+    size_t *rb_seq;       /* when each queued rollback was queued */
+    size_t rb_count;      /* rollbacks queued */
+    size_t rb_serial;
     heap ready;
     size_t nready;        /* live entries in `ready` */
     size_t remaining;
@@ -60,6 +74,11 @@ struct pd_sched {
     pd_sched_skip_fn on_skip;
     void *ud;
 };
+
+static int pool_has_room(const pool *pl)
+{
+    return pl->cap <= 0 || pl->used < pl->cap;
+}
 
 static int before(const pd_sched *s, int a, int b)
 {
@@ -216,7 +235,9 @@ pd_sched *pd_sched_new(const pd_graph *g, pd_sched_policy policy,
     s->key = malloc(n1 * sizeof *s->key);
     s->pos = malloc(n1 * sizeof *s->pos);
     s->task_pool = malloc(n1 * sizeof *s->task_pool);
-    s->pools = calloc(npools > 0 ? (size_t)npools : 1, sizeof *s->pools);
+    s->pools = calloc((size_t)npools + 1, sizeof *s->pools);
+    s->rb_next = malloc(n1 * sizeof *s->rb_next);
+    s->rb_seq = malloc(n1 * sizeof *s->rb_seq);
     /* A cascade pushes each dependency edge at most once per pop. */
     size_t edges = 0;
     for (size_t i = 0; i < n; i++) {
@@ -227,12 +248,14 @@ pd_sched *pd_sched_new(const pd_graph *g, pd_sched_policy policy,
     s->stack = malloc((2 * (edges + n) + 2) * sizeof *s->stack);
     s->level_left = calloc((size_t)pd_graph_nlevels(g) + 1, sizeof *s->level_left);
     if (!s->state || !s->unmet || !s->key || !s->pos || !s->task_pool ||
-        !s->pools || !s->stack || !s->level_left) {
+        !s->pools || !s->rb_next || !s->rb_seq || !s->stack || !s->level_left) {
         pd_sched_free(s);
         return NULL;
     }
-    for (int p = 0; p < npools; p++)
-        s->pools[p].cap = pool_cap[p];
+    for (int p = 0; p <= npools; p++) {
+        s->pools[p].cap = p < npools ? pool_cap[p] : 0;
+        s->pools[p].rb_head = s->pools[p].rb_tail = -1;
+    }
     for (size_t i = 0; i < n; i++) {
         size_t k;
         pd_graph_deps(g, (int)i, &k);
@@ -261,6 +284,7 @@ void pd_sched_free(pd_sched *s)
     free(s->ready.a);
     free(s->state); free(s->unmet); free(s->key); free(s->pos);
     free(s->task_pool); free(s->stack); free(s->level_left);
+    free(s->rb_next); free(s->rb_seq);
     free(s);
 }
 
@@ -278,7 +302,7 @@ int pd_sched_next(pd_sched *s)
             continue;   /* skipped while queued */
         s->nready--;
         int p = s->task_pool[t];
-        if (p >= 0 && s->pools[p].cap > 0 && s->pools[p].used >= s->pools[p].cap) {
+        if (p >= 0 && !pool_has_room(&s->pools[p])) {
             s->state[t] = S_POOLWAIT;
             if (heap_push(s, &s->pools[p].wait, t) != 0)
                 abort();
@@ -292,14 +316,11 @@ int pd_sched_next(pd_sched *s)
     }
 }
 
-/* A running task gives its pool slot back: the pool's best waiter, if any,
- * returns to the ready heap. */
-static void release_slot(pd_sched *s, int t)
+/* A slot of pool p comes free: the pool's best waiting task, if any,
+ * returns to the ready heap (a waiting rollback, asked for first, may
+ * still take the slot before it). */
+static void give_slot(pd_sched *s, int p)
 {
-    s->running--;
-    int p = s->task_pool[t];
-    if (p < 0)
-        return;
     s->pools[p].used--;
     for (;;) {
         int w = heap_pop(s, &s->pools[p].wait);
@@ -311,6 +332,14 @@ static void release_slot(pd_sched *s, int t)
             push_ready(s, w);
         return;
     }
+}
+
+/* A running task gives its pool slot back. */
+static void release_slot(pd_sched *s, int t)
+{
+    s->running--;
+    if (s->task_pool[t] >= 0)
+        give_slot(s, s->task_pool[t]);
 }
 
 void pd_sched_done(pd_sched *s, int t, int ok)
@@ -373,6 +402,60 @@ void pd_sched_stop(pd_sched *s)
         end_task(s, t);
     }
 }
+
+/* --- rollbacks --------------------------------------------------------- */
+
+void pd_sched_rollback_push(pd_sched *s, int t)
+{
+    pool *pl = &s->pools[s->task_pool[t] >= 0 ? s->task_pool[t] : s->npools];
+    s->rb_next[t] = -1;
+    s->rb_seq[t] = s->rb_serial++;
+    if (pl->rb_tail >= 0)
+        s->rb_next[pl->rb_tail] = t;
+    else
+        pl->rb_head = t;
+    pl->rb_tail = t;
+    s->rb_count++;
+}
+
+/* The queue whose head may start now and was queued first, or NULL. */
+static pool *rollback_queue(const pd_sched *s)
+{
+    pool *best = NULL;
+    if (s->rb_count == 0)
+        return NULL;
+    for (int p = 0; p <= s->npools; p++) {
+        pool *pl = &s->pools[p];
+        if (pl->rb_head >= 0 && pool_has_room(pl) &&
+            (!best || s->rb_seq[pl->rb_head] < s->rb_seq[best->rb_head]))
+            best = pl;
+    }
+    return best;
+}
+
+int pd_sched_rollback_next(pd_sched *s)
+{
+    pool *pl = rollback_queue(s);
+    if (!pl)
+        return -1;
+    int t = pl->rb_head;
+    pl->rb_head = s->rb_next[t];
+    if (pl->rb_head < 0)
+        pl->rb_tail = -1;
+    s->rb_count--;
+    if (s->task_pool[t] >= 0)
+        pl->used++;
+    return t;
+}
+
+void pd_sched_rollback_done(pd_sched *s, int t)
+{
+    if (s->task_pool[t] >= 0)
+        give_slot(s, s->task_pool[t]);
+}
+
+size_t pd_sched_rollbacks(const pd_sched *s) { return s->rb_count; }
+int pd_sched_rollback_ready(const pd_sched *s) { return rollback_queue(s) != NULL; }
 
 size_t pd_sched_remaining(const pd_sched *s) { return s->remaining; }
 size_t pd_sched_ready(const pd_sched *s) { return s->nready; }
