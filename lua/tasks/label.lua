@@ -15,6 +15,7 @@
 -- Refused when: another run's claim is on it (unless --take-over names it).
 -- Undo: put back the disk's own labels (pdlua's and the claim taken out),
 -- only while the claim is this run's.
+local pd = require "pdlua"
 local naming = require "pdlua.migrate.naming"
 local plan_mod = require "pdlua.migrate.plan"
 local gce = require "pdlua.migrate.gce"
@@ -65,7 +66,11 @@ function M.run(r, item, t)
       if claim.mine(r, labels) and gce.has_labels(labels, claim.strip(want)) then return nil end
       return want
     end, check, "label", t)
-    return claim.cas(c, p)
+    if not claim.cas(c, p) then
+      error(pd.error { reason = "vanished", retryable = false,
+                       message = ("disk '%s' no longer exists (another run may have moved it); nothing was done"):format(item.name) }, 0)
+    end
+    return
   end
   -- The original is gone: its replacement (same name) and its snapshot
   -- carry the claim.

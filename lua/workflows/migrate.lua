@@ -251,8 +251,8 @@ function M.outcomes(r, res)
         set_all { status = "planned", error = "not started: the run stopped first", interrupted = true }
       elseif bst == "failed" and claim.is_refusal(begin.error) then
         -- Another run holds it: nothing of the group was touched.
-        set_all { status = "skipped", refused = true, error = tostring(begin.error.message),
-                  reason = tostring(begin.error.message) }
+        set_all { status = "skipped", refused = begin.error.reason == "claimedByAnotherRun" or nil,
+                  error = tostring(begin.error.message), reason = tostring(begin.error.message) }
       elseif bst == "failed" and not g.needs_restore and pd.is_error(begin.error)
           and begin.error.reason ~= "rollbackFailed" then
         -- Claiming failed, and what was claimed was released: as found.

@@ -111,9 +111,11 @@ local function claimed_error(what, h)
                     message = M.refusal(what, h) }
 end
 
---- Whether an error is a refusal because another run holds the claim.
+--- Whether an error is a refusal because another run holds the claim
+-- ("claimedByAnotherRun"), or because what was to be claimed is gone
+-- ("vanished", most likely moved by another run since it was read).
 function M.is_refusal(err)
-  return pd.is_error(err) and err.reason == "claimedByAnotherRun"
+  return pd.is_error(err) and (err.reason == "claimedByAnotherRun" or err.reason == "vanished")
 end
 
 --- Writes labels on a resource only if its labels are still those last

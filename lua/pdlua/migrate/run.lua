@@ -201,7 +201,11 @@ function M:add_task(wf, spec)
         r:task_state(id, "rolled_back", pg)
         return
       end
-      r:task_state(id, "rollback_failed", pg, { error = tostring(err) })
+      -- An undo the engine tries again is still under way (its journal
+      -- state stays rolling_back); only the last failure is final.
+      if classify(err, t, retries.max or 0) ~= "retrying" then
+        r:task_state(id, "rollback_failed", pg, { error = tostring(err) })
+      end
       error(err, 0)
     end
   end
