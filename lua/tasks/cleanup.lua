@@ -16,23 +16,13 @@
 -- Already done when: the original is labelled (or gone), the snapshot is
 -- gone (or kept) and no claim of this run is left on the disks.
 -- Undo: none.
-local naming = require "pdlua.migrate.naming"
+local labels = require "pdlua.migrate.labels"
 local gce = require "pdlua.migrate.gce"
 local claim = require "pdlua.migrate.claim"
 local label = require "tasks.label"
 
 local M = { step = "cleanup" }
 
-local L = naming.labels
-
---- The labels a kept original ends with.
-function M.final_labels(r, item)
-  local labels = gce.copy(item.labels)
-  labels[L.state] = "migrated"
-  labels[L.target] = r.plan.target_type
-  labels["pdlua-migrated-to"] = item.new_name
-  return labels
-end
 
 --- Why the original may not be deleted, or nil when the proof holds.
 function M.unproven(r, item)
@@ -42,7 +32,7 @@ function M.unproven(r, item)
   end
   local new = gce.disk(c, item.zone, item.new_name)
   if not new then return ("its replacement '%s' does not exist"):format(item.new_name) end
-  if not gce.made_from(new, item.name) then
+  if not labels.made_from(new, item.name) then
     return ("disk '%s' is not pdlua's copy of it"):format(item.new_name)
   end
   if new.status ~= "READY" then
@@ -65,13 +55,13 @@ local function relabel(r, item, d, want, t)
   claim.cas(c, {
     coll = c.disks, params = { zone = item.zone, disk = item.name }, resource = d,
     get = function() return gce.disk(c, item.zone, item.name) end,
-    want = function(labels)
-      if gce.same_labels(labels, want) then return nil end
+    want = function(have)
+      if gce.same_labels(have, want) then return nil end
       return want
     end,
-    check = function(labels)
-      if not gce.same_labels(labels, want) then
-        claim.require_mine(r, ("disk '%s'"):format(item.name), labels)
+    check = function(have)
+      if not gce.same_labels(have, want) then
+        claim.require_mine(r, ("disk '%s'"):format(item.name), have)
       end
     end,
     what = "disk '" .. item.name .. "'",
@@ -87,7 +77,7 @@ function M.run(r, item, t)
   -- what tells a later run, even one without the journal, that the disk is
   -- done: the claim comes off the replacement first.
   local retained = item.new_name == item.name
-  if retained and d and gce.made_from(d, item.name) then label.release(r, item, "disk", d, t) end
+  if retained and d and labels.made_from(d, item.name) then label.release(r, item, "disk", d, t) end
   -- Otherwise the snapshot goes first: the original's final label (or its
   -- deletion) says the disk is done, so nothing may be left after it.
   if not opts.keep_snapshots then
@@ -100,14 +90,14 @@ function M.run(r, item, t)
     -- so that no later run takes it for an unfinished one (discover's
     -- ghosts).
     local s = gce.snapshot(c, item.snapshot_name)
-    if s and (s.labels or {})[L.state] ~= "migrated" then
-      local labels = claim.strip(s.labels)
-      labels[L.state] = "migrated"
-      gce.set_labels(c, c.snapshots, { snapshot = item.snapshot_name }, labels, s.labelFingerprint)
+    if s and (s.labels or {})[labels.keys.state] ~= "migrated" then
+      local done = claim.strip(s.labels)
+      done[labels.keys.state] = "migrated"
+      gce.set_labels(c, c.snapshots, { snapshot = item.snapshot_name }, done, s.labelFingerprint)
     end
   end
-  if retained or not d or gce.made_from(d, item.name) then return end
-  local final = M.final_labels(r, item)
+  if retained or not d or labels.made_from(d, item.name) then return end
+  local final = labels.migrated(item, r.plan.target_type)
   if opts.delete_original and not gce.same_labels(d.labels, final) then
     claim.require_mine(r, ("disk '%s'"):format(item.name), d.labels)
     local why = M.unproven(r, item)

@@ -15,25 +15,23 @@
 -- claim of the item is still this run's.
 local pd = require "pdlua"
 local naming = require "pdlua.migrate.naming"
+local labels = require "pdlua.migrate.labels"
 local gce = require "pdlua.migrate.gce"
 local claim = require "pdlua.migrate.claim"
 
 local M = { step = "create" }
 
-local L = naming.labels
-
 --- The insert body for the new disk.
 function M.body(r, item)
   local p = r.plan.project
-  local labels = gce.copy(item.labels)
-  labels[L.migrated_from] = item.name
-  if item.new_name == item.name then labels = claim.stamp(r, labels) end
+  local new_labels = labels.replacement(item)
+  if item.new_name == item.name then new_labels = claim.stamp(r, new_labels) end
   local body = {
     name = item.new_name,
     type = naming.disk_type_url(p, item.zone, item.to_type),
     sourceSnapshot = naming.snapshot_url(p, item.snapshot_name),
     sizeGb = tostring(item.size_gb),
-    labels = labels,
+    labels = new_labels,
     description = item.description,
     provisionedIops = item.new_iops and tostring(item.new_iops) or nil,
     provisionedThroughput = item.new_throughput and tostring(item.new_throughput) or nil,
@@ -72,7 +70,7 @@ function M.run(r, item, t)
   end
   for _ = 1, 3 do
     local d = gce.disk(c, item.zone, item.new_name)
-    if d and not gce.made_from(d, item.name) then
+    if d and not labels.made_from(d, item.name) then
       if item.new_name == item.name then
         gce.fail("resourceInUse", "disk '%s' still exists as the original; it must be deleted before its replacement takes its name",
                  item.name)
@@ -106,7 +104,7 @@ end
 function M.rollback(r, item, t)
   local c = r.client
   local d = gce.disk(c, item.zone, item.new_name)
-  if not d or not gce.made_from(d, item.name) then return end
+  if not d or not labels.made_from(d, item.name) then return end
   claim.check_item(r, item)
   gce.delete_unattached(c, item.zone, d, item.new_name,
                         r:request_id(item.group, "create-undo", item.zone, item.new_name, t),

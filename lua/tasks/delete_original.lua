@@ -14,6 +14,7 @@
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
 local claim = require "pdlua.migrate.claim"
+local labels = require "pdlua.migrate.labels"
 local label = require "tasks.label"
 
 local M = { step = "delete_original" }
@@ -36,7 +37,7 @@ function M.run(r, item, t)
   claim.require_mine(r, ("snapshot '%s'"):format(item.snapshot_name), s.labels)
   r:fact(item.key, "snapshot_id", tostring(s.id))
   local d = gce.disk(c, item.zone, item.name)
-  if not d or gce.made_from(d, item.name) then return end
+  if not d or labels.made_from(d, item.name) then return end
   claim.require_mine(r, ("disk '%s'"):format(item.name), d.labels)
   gce.delete_unattached(c, item.zone, d, item.name,
                         r:request_id(item.group, "delete-original", item.zone, item.name, t),
@@ -65,7 +66,7 @@ end
 function M.rollback(r, item, t)
   local c = r.client
   local d = gce.disk(c, item.zone, item.name)
-  if d and not gce.made_from(d, item.name) then return end   -- the original is there
+  if d and not labels.made_from(d, item.name) then return end   -- the original is there
   if d then
     gce.delete_unattached(c, item.zone, d, item.name,
                           r:request_id(item.group, "retain-clear", item.zone, item.name, t),

@@ -13,6 +13,7 @@
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
 local claim = require "pdlua.migrate.claim"
+local labels = require "pdlua.migrate.labels"
 
 local M = { step = "detach" }
 
@@ -20,14 +21,14 @@ local M = { step = "detach" }
 function M.holds_original(r, item, a)
   if not gce.slot_holds(a, item.zone, item.name) then return false end
   if item.new_name ~= item.name then return true end
-  return not gce.made_from(gce.disk(r.client, item.zone, item.name), item.name)
+  return not labels.made_from(gce.disk(r.client, item.zone, item.name), item.name)
 end
 
 --- Whether the slot holds pdlua's new disk.
 function M.holds_new(r, item, a)
   if not gce.slot_holds(a, item.zone, item.new_name) then return false end
   if item.new_name ~= item.name then return true end
-  return gce.made_from(gce.disk(r.client, item.zone, item.name), item.name)
+  return labels.made_from(gce.disk(r.client, item.zone, item.name), item.name)
 end
 
 local function detach(r, item, t, step)
@@ -75,7 +76,7 @@ function M.rollback(r, item, t)
     detach(r, item, t, "detach-new")
   end
   local orig = gce.disk(c, item.zone, item.name)
-  if not orig or gce.made_from(orig, item.name) then
+  if not orig or labels.made_from(orig, item.name) then
     gce.fail("notFound", "original disk '%s' does not exist; it cannot be attached back to '%s'",
              item.name, item.instance)
   end

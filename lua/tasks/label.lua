@@ -16,26 +16,16 @@
 -- Undo: put back the disk's own labels (pdlua's and the claim taken out),
 -- only while the claim is this run's.
 local pd = require "pdlua"
-local naming = require "pdlua.migrate.naming"
-local plan_mod = require "pdlua.migrate.plan"
+local labels_mod = require "pdlua.migrate.labels"
 local gce = require "pdlua.migrate.gce"
 local claim = require "pdlua.migrate.claim"
 
 local M = { step = "label" }
 
-local L = naming.labels
-
---- The labels the original carries while it is being migrated.
+--- The labels the original carries while it is being migrated, claim
+-- included.
 function M.wanted(r, item)
-  local want = gce.copy(item.labels)
-  want[L.state] = "migrating"
-  want[L.target] = r.plan.target_type
-  local g = r:group(item.group)
-  if g and g.kind == "instance" then
-    if g.stop then want[L.was_running] = "true" end
-    for k, v in pairs(plan_mod.attachment_labels(item)) do want[k] = v end
-  end
-  return claim.stamp(r, want)
+  return claim.stamp(r, labels_mod.migrating(item, r.plan.target_type, r:group(item.group)))
 end
 
 -- compare-and-set parameters for the disk named as the original.
@@ -60,7 +50,7 @@ function M.run(r, item, t)
     d = gce.disk(c, item.zone, item.name)
   end
   local function check(labels) claim.require_takeable(r, what, labels) end
-  if d and not gce.made_from(d, item.name) then
+  if d and not labels_mod.made_from(d, item.name) then
     local want = M.wanted(r, item)
     local p = disk_cas(r, item, d, function(labels)
       if claim.mine(r, labels) and gce.has_labels(labels, claim.strip(want)) then return nil end
@@ -99,7 +89,7 @@ function M.rollback(r, item, t)
   local c = r.client
   local kind, res = claim.carrier(r, item)
   if not res or not claim.mine(r, res.labels) then return end
-  if kind == "disk" and not gce.made_from(res, item.name) then
+  if kind == "disk" and not labels_mod.made_from(res, item.name) then
     claim.cas(c, disk_cas(r, item, res, function() return gce.copy(item.labels) end,
                           function(labels) claim.require_mine(r, "disk '" .. item.name .. "'", labels) end,
                           "unlabel", t))

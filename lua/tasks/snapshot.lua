@@ -16,16 +16,13 @@
 local pd = require "pdlua"
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
-local plan_mod = require "pdlua.migrate.plan"
-local json = require "pdlua.migrate.json"
+local labels = require "pdlua.migrate.labels"
 local claim = require "pdlua.migrate.claim"
 
 local M = { step = "snapshot" }
 
-local L = naming.labels
-
 local function ours(s, item)
-  return s.labels and s.labels[L.source_disk] == item.name
+  return s.labels and s.labels[labels.keys.source_disk] == item.name
 end
 
 local function record(r, item, s)
@@ -38,27 +35,11 @@ end
 -- own settings. With --retain-name the original is deleted once this
 -- snapshot is READY; if a run dies then and its journal is lost, this is
 -- all that is left to finish (or undo) the migration from
--- (workflows.discover reads it back).
+-- (pdlua.migrate.labels, a ghost).
 function M.body(r, item)
-  local labels = claim.stamp(r, { [L.source_disk] = item.name, [L.target] = r.plan.target_type,
-                                  ["pdlua-zone"] = item.zone, ["pdlua-from-type"] = item.from_type })
-  local g = r:group(item.group)
-  if g and g.kind == "instance" then
-    for k, v in pairs(plan_mod.attachment_labels(item)) do labels[k] = v end
-    if g.stop then labels[L.was_running] = "true" end
-  end
-  local original = json.encode {
-    labels = item.labels, description = item.description, provisionedIops = item.from_iops,
-    provisionedThroughput = item.from_throughput, kmsKeyName = item.from_kms_key,
-    storagePool = item.from_storage_pool,
-  }
-  local description = ("pdlua: snapshot of disk %s (zone %s, id %s) for its migration to %s; original: %s")
-    :format(item.name, item.zone, tostring(item.id), r.plan.target_type, original)
-  if #description > 2048 then
-    description = ("pdlua: snapshot of disk %s (zone %s, id %s) for its migration to %s")
-      :format(item.name, item.zone, tostring(item.id), r.plan.target_type)
-  end
-  return { name = item.snapshot_name, labels = labels, description = description }
+  local target = r.plan.target_type
+  return { name = item.snapshot_name, description = labels.snapshot_description(item, target),
+           labels = claim.stamp(r, labels.snapshot(item, target, r:group(item.group))) }
 end
 
 local function create(r, item, t)
@@ -92,7 +73,7 @@ end
 -- snapshot already); there is nothing left to snapshot.
 local function replacement_done(r, item)
   local d = gce.disk(r.client, item.zone, item.new_name)
-  return d ~= nil and gce.made_from(d, item.name) and d.status == "READY"
+  return d ~= nil and labels.made_from(d, item.name) and d.status == "READY"
     and naming.last(d.sourceSnapshot) == item.snapshot_name
 end
 
@@ -124,8 +105,8 @@ function M.run(r, item, t)
       claim.cas(c, {
         coll = c.snapshots, params = { snapshot = item.snapshot_name }, resource = s,
         get = function() return gce.snapshot(c, item.snapshot_name) end,
-        want = function(labels) return not claim.mine(r, labels) and claim.stamp(r, labels) or nil end,
-        check = function(labels) claim.require_takeable(r, "snapshot '" .. item.snapshot_name .. "'", labels) end,
+        want = function(have) return not claim.mine(r, have) and claim.stamp(r, have) or nil end,
+        check = function(have) claim.require_takeable(r, "snapshot '" .. item.snapshot_name .. "'", have) end,
         what = "snapshot '" .. item.snapshot_name .. "'",
       })
       record(r, item, s)
@@ -148,7 +129,7 @@ end
 --- Whether the original's data still lives somewhere besides the snapshot.
 function M.original_exists(r, item)
   local d = gce.disk(r.client, item.zone, item.name)
-  return d ~= nil and not gce.made_from(d, item.name)
+  return d ~= nil and not labels.made_from(d, item.name)
 end
 
 function M.rollback(r, item, t)

@@ -12,6 +12,7 @@
 -- themselves.
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
+local labels = require "pdlua.migrate.labels"
 
 local M = { step = "verify" }
 
@@ -29,7 +30,7 @@ function M.check(r, item)
     bad("new disk '%s' does not exist", item.new_name)
     return wrong
   end
-  if not gce.made_from(d, item.name) then bad("disk '%s' is not pdlua's copy of '%s'", item.new_name, item.name) end
+  if not labels.made_from(d, item.name) then bad("disk '%s' is not pdlua's copy of '%s'", item.new_name, item.name) end
   if d.status ~= "READY" then bad("new disk '%s' is %s, not READY", item.new_name, tostring(d.status)) end
   if naming.last(d.type) ~= item.to_type then
     bad("new disk '%s' is %s, not %s", item.new_name, tostring(naming.last(d.type)), item.to_type)

@@ -6,10 +6,10 @@
 -- choice pure makes it testable without Compute Engine and lets `--dry-run`
 -- show exactly what a real run would take.
 local naming = require "pdlua.migrate.naming"
+local labels = require "pdlua.migrate.labels"
 
 local M = {}
 
-local L = naming.labels
 
 -- A shell-style wildcard ('*', '?') as an anchored Lua pattern.
 local function glob_pattern(glob)
@@ -44,16 +44,8 @@ end
 
 --- Why a disk that the selectors chose is not migrated, or nil.
 function M.skip_reason(d, target_type)
-  local labels = d.labels or {}
-  if labels[L.migrated_from] then
-    return ("made by pdlua from '%s'"):format(labels[L.migrated_from])
-  end
-  if labels[L.state] == "migrated" then
-    return ("already migrated to %s"):format(labels[L.target] or "another type")
-  end
-  if labels[L.state] == "migrating" and labels[L.target] and labels[L.target] ~= target_type then
-    return ("being migrated to %s by another run"):format(labels[L.target])
-  end
+  local why = labels.skip_reason(d.labels, target_type)
+  if why then return why end
   if d.short_type == target_type then
     return ("already %s"):format(target_type)
   end
@@ -72,9 +64,9 @@ function M.skip_reason(d, target_type)
 end
 
 local function labels_match(d, wanted)
-  local labels = d.labels or {}
+  local have = d.labels or {}
   for _, l in ipairs(wanted or {}) do
-    if labels[l.key] ~= l.value then return false end
+    if have[l.key] ~= l.value then return false end
   end
   return true
 end
@@ -181,57 +173,28 @@ end
 -- again as a disk of its own ("ghost"), so the migration finishes (or is
 -- put back) instead of leaving its instance without it.
 function M.add_ghosts(inv, opts, out, zones, by_ref, sel)
-  local cjson = require "cjson"
   sel = sel or {}
+  local function disk_of(zone, name) return by_ref["zones/" .. zone .. "/disks/" .. name] end
   for _, s in ipairs(inv.snapshots or {}) do
-    local l = s.labels or {}
-    local name, zone = l[L.source_disk], l["pdlua-zone"]
-    if name and zone and zones[zone] and l[L.target] == opts.target_type and s.status == "READY"
-        and l[L.state] ~= "migrated" then
-      local d = by_ref["zones/" .. zone .. "/disks/" .. name]
-      if not d or (d.labels and d.labels[L.migrated_from] == name) then
-        local orig = {}
-        local text = s.description and s.description:match("; original: (.*)$")
-        if text then
-          local ok, v = pcall(cjson.decode, text)
-          if ok and type(v) == "table" then orig = v end
+    local ghost = labels.ghost(s, opts.target_type, zones, disk_of, inv.project or opts.project)
+    if ghost then
+      local name, zone, inst = ghost.name, ghost.zone, ghost.labels[labels.keys.instance]
+      local wanted
+      if opts.instances then
+        local all = #opts.instances == 1 and opts.instances[1] == "*"
+        wanted = inst ~= nil and (all or M.matches_any(inst, opts.instances))
+      else
+        wanted = (not sel.disks or M.matches_any(name, sel.disks)) and labels_match(ghost, sel.labels)
+          and type_match(ghost, sel.types)
+          and (sel.attached == nil or sel.attached == (inst ~= nil))
+      end
+      if wanted and not M.matches_any(name, sel.exclude) then
+        -- It replaces the entry its replacement (same name) may have got.
+        for i = #out.skipped, 1, -1 do
+          local sk = out.skipped[i].disk
+          if sk.name == name and sk.zone == zone then table.remove(out.skipped, i) end
         end
-        local labels = {}
-        for k, v in pairs(type(orig.labels) == "table" and orig.labels or {}) do labels[k] = v end
-        for k, v in pairs(l) do
-          if k == "pdlua-instance" or k == "pdlua-device" or k == "pdlua-attach"
-              or k == L.was_running or k:match("^pdlua%-claim") then
-            labels[k] = v
-          end
-        end
-        labels[L.state], labels[L.target] = "migrating", opts.target_type
-        local function str(v) return v ~= nil and v ~= cjson.null and v or nil end
-        local ghost = {
-          name = name, zone = zone, id = s.sourceDiskId and tostring(s.sourceDiskId),
-          selfLink = ("projects/%s/zones/%s/disks/%s"):format(inv.project or opts.project, zone, name),
-          short_type = l["pdlua-from-type"], sizeGb = s.diskSizeGb, status = "READY",
-          labels = labels, description = str(orig.description),
-          provisionedIops = str(orig.provisionedIops), provisionedThroughput = str(orig.provisionedThroughput),
-          diskEncryptionKey = str(orig.kmsKeyName) and { kmsKeyName = orig.kmsKeyName } or nil,
-          storagePool = str(orig.storagePool), ghost = true,
-        }
-        local wanted
-        if opts.instances then
-          local all = #opts.instances == 1 and opts.instances[1] == "*"
-          wanted = labels["pdlua-instance"] ~= nil and (all or M.matches_any(labels["pdlua-instance"], opts.instances))
-        else
-          wanted = (not sel.disks or M.matches_any(name, sel.disks)) and labels_match(ghost, sel.labels)
-            and type_match(ghost, sel.types)
-            and (sel.attached == nil or sel.attached == (labels["pdlua-instance"] ~= nil))
-        end
-        if wanted and not M.matches_any(name, sel.exclude) then
-          -- It replaces the entry its replacement (same name) may have got.
-          for i = #out.skipped, 1, -1 do
-            local sk = out.skipped[i].disk
-            if sk.name == name and sk.zone == zone then table.remove(out.skipped, i) end
-          end
-          out.disks[#out.disks + 1] = ghost
-        end
+        out.disks[#out.disks + 1] = ghost
       end
     end
   end

@@ -26,6 +26,7 @@ local run_mod = require "pdlua.migrate.run"
 local report_mod = require "pdlua.migrate.report"
 local json = require "pdlua.migrate.json"
 local claim = require "pdlua.migrate.claim"
+local labels = require "pdlua.migrate.labels"
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
 
@@ -391,7 +392,7 @@ function M.confirm(r, outcomes)
       local h = new and claim.holder(new.labels)
       if not new then
         bad("disk '%s' does not exist", item.new_name)
-      elseif not gce.made_from(new, item.name) then
+      elseif not labels.made_from(new, item.name) then
         bad("disk '%s' is not pdlua's copy of '%s'", item.new_name, item.name)
       elseif naming.last(new.type) ~= item.to_type or new.status ~= "READY" then
         bad("disk '%s' is %s and %s", item.new_name, tostring(naming.last(new.type)), tostring(new.status))

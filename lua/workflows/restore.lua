@@ -13,6 +13,7 @@
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
 local claim = require "pdlua.migrate.claim"
+local labels = require "pdlua.migrate.labels"
 local label = require "tasks.label"
 local stop = require "tasks.stop"
 local snapshot = require "tasks.snapshot"
@@ -37,7 +38,7 @@ function M.manual(r, step, subject)
   elseif step == "label" then
     local keys = {}
     for k in pairs(label.wanted(r, subject)) do
-      if naming.is_pdlua_label(k) then keys[#keys + 1] = k end
+      if labels.is_pdlua(k) then keys[#keys + 1] = k end
     end
     table.sort(keys)
     return ("remove pdlua's labels from disk %s: gcloud compute disks remove-labels %s --zone %s --project %s --labels=%s")

@@ -4,7 +4,7 @@ local create_disk = require "tasks.create_disk"
 local delete_original = require "tasks.delete_original"
 local detach = require "tasks.detach"
 local label = require "tasks.label"
-local cleanup = require "tasks.cleanup"
+local labels = require "pdlua.migrate.labels"
 local run_mod = require "pdlua.migrate.run"
 
 local function run_for(item, group, options)
@@ -71,6 +71,6 @@ describe("request bodies", function()
                   ["pdlua-claim-host"] = host, ["pdlua-claim-at"] = tostring(r.claimed_at) },
                 label.wanted(r, ITEM))
     assert.same({ env = "prod", ["pdlua-state"] = "migrated", ["pdlua-target"] = "hyperdisk-extreme",
-                  ["pdlua-migrated-to"] = "d1-hdx" }, cleanup.final_labels(r, ITEM))
+                  ["pdlua-migrated-to"] = "d1-hdx" }, labels.migrated(ITEM, "hyperdisk-extreme"))
   end)
 end)

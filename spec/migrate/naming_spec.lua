@@ -85,11 +85,6 @@ describe("naming", function()
                  naming.disk_ref("https://www.googleapis.com/compute/v1/projects/p/zones/z/disks/d1"))
   end)
 
-  it("tells pdlua's labels from the disk's own", function()
-    local own = naming.own_labels { env = "prod", ["pdlua-state"] = "migrating", team = "a" }
-    assert.same({ env = "prod", team = "a" }, own)
-  end)
-
   it("derives a run id from the command's identity, not from key order", function()
     local a = naming.run_id { project = "p", zones = { "a", "b" }, target = "x" }
     local b = naming.run_id { target = "x", zones = { "a", "b" }, project = "p" }

@@ -185,14 +185,6 @@ describe("plan", function()
     assert.same({ env = "prod" }, item(plan, "web-1-data").labels)
   end)
 
-  it("reads a detached original's attachment back from its labels", function()
-    local a = plan_mod.attachment_from_labels(plan_mod.attachment_labels {
-      instance = "vm", attachment = { deviceName = "dev-1", boot = true, mode = "READ_ONLY",
-                                      autoDelete = true, interface = "NVME" } })
-    assert.same({ deviceName = "dev-1", boot = true, mode = "READ_ONLY", autoDelete = true,
-                  interface = "NVME" }, a)
-  end)
-
   it("checks quota headroom when the project reports it", function()
     local inv = fx.fleet()
     inv.quotas = { regions = { ["us-central1"] = { SSD_TOTAL_GB = { limit = 150, usage = 100 } } } }

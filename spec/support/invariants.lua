@@ -136,7 +136,7 @@ function M.check(before, after, expect)
   for key, bd in pairs(bdisks) do
     local zone = last(bd.zone)
     local ad = adisks[key]
-    local own = naming.own_labels(bd.labels)
+    local own = require("pdlua.migrate.labels").own(bd.labels)
     if migrated[bd.name] then
       local nk = zone .. "/" .. new_name(bd.name)
       expected_new[nk] = true

@@ -23,10 +23,11 @@
 -- started with `--take-over RUN` takes it.
 local pd = require "pdlua"
 local gce = require "pdlua.migrate.gce"
+local labels_mod = require "pdlua.migrate.labels"
 
 local M = {}
 
-M.keys = { run = "pdlua-claim", host = "pdlua-claim-host", at = "pdlua-claim-at" }
+M.keys = { run = labels_mod.keys.claim, host = labels_mod.keys.claim_host, at = labels_mod.keys.claim_at }
 
 local function hex(bytes)
   return (bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end))

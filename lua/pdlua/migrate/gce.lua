@@ -106,12 +106,6 @@ function M.slot_holds(a, zone, name)
   return a ~= nil and naming.disk_ref(a.source) == ("zones/%s/disks/%s"):format(zone, name)
 end
 
---- Whether a disk resource is one pdlua made from the original `name`.
-function M.made_from(disk, name)
-  return disk ~= nil and disk.labels ~= nil
-    and disk.labels[naming.labels.migrated_from] == name
-end
-
 --- Raises a non-retryable pdlua.error with a clear message.
 function M.fail(reason, fmt, ...)
   error(pd.error { reason = reason, message = fmt:format(...), retryable = false }, 0)

@@ -22,31 +22,6 @@ M.short_types = {
   ["hyperdisk-ml"] = "hdml",
 }
 
---- Labels pdlua puts on resources. Values follow Compute Engine's label
--- rules (lower case, digits, '-' and '_', at most 63 characters).
-M.labels = {
-  state = "pdlua-state",             -- on the original: migrating | migrated
-  target = "pdlua-target",           -- on the original: the target type
-  was_running = "pdlua-was-running", -- on the original: "true" if its instance ran
-  migrated_from = "pdlua-migrated-from", -- on the new disk: the original's name
-  source_disk = "pdlua-source-disk", -- on the snapshot: the original's name
-}
-
---- Whether a label key is one of pdlua's (so the original's own labels are
--- what remains once these are taken out).
-function M.is_pdlua_label(key)
-  return key:sub(1, 6) == "pdlua-"
-end
-
---- A disk's labels without pdlua's.
-function M.own_labels(labels)
-  local out = {}
-  for k, v in pairs(labels or {}) do
-    if not M.is_pdlua_label(k) then out[k] = v end
-  end
-  return out
-end
-
 local NAME_PATTERN = "^[a-z][-a-z0-9]*$"
 
 --- Whether `name` is a valid Compute Engine resource name:

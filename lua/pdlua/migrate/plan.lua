@@ -9,10 +9,11 @@
 local naming = require "pdlua.migrate.naming"
 local rules = require "pdlua.migrate.rules"
 local claim = require "pdlua.migrate.claim"
+local labels_mod = require "pdlua.migrate.labels"
 
 local M = {}
 
-local L = naming.labels
+local K = labels_mod.keys
 
 local function copy(t)
   if type(t) ~= "table" then return t end
@@ -133,7 +134,7 @@ function M.build(inv, sel, opts)
       key = naming.key(d.zone, d.name), name = d.name, zone = d.zone, id = d.id,
       self_link = d.selfLink,
       from_type = d.short_type, to_type = target, size_gb = d.sizeGb,
-      labels = naming.own_labels(labels), description = d.description,
+      labels = labels_mod.own(labels), description = d.description,
       from_iops = d.provisionedIops, from_throughput = d.provisionedThroughput,
       kms_key = opts.kms_key or (d.diskEncryptionKey and d.diskEncryptionKey.kmsKeyName),
       from_kms_key = d.diskEncryptionKey and d.diskEncryptionKey.kmsKeyName,
@@ -146,8 +147,8 @@ function M.build(inv, sel, opts)
       snapshot_name = naming.snapshot_name(opts.project, d.zone, d.name, d.id, target),
       status = "planned",
       label_fingerprint = d.labelFingerprint,
-      resumed = labels[L.state] == "migrating" or nil,
-      was_running = labels[L.was_running] == "true" or nil,
+      resumed = labels_mod.resumed(labels) or nil,
+      was_running = labels[K.was_running] == "true" or nil,
       ghost = d.ghost,
     }
     plan.items[#plan.items + 1] = item
@@ -163,11 +164,11 @@ function M.build(inv, sel, opts)
     end
     -- A resumed run without its journal finds the original detached (its
     -- replacement may already sit in its place); its labels say where it was.
-    if not user and labels["pdlua-instance"] then
-      inst = instances[naming.key(d.zone, labels["pdlua-instance"])]
+    if not user and labels[K.instance] then
+      inst = instances[naming.key(d.zone, labels[K.instance])]
       if not inst then
         refuse(item, ("its instance '%s' (from its pdlua labels) was not found")
-          :format(labels["pdlua-instance"]))
+          :format(labels[K.instance]))
       end
     end
     if inst then
@@ -175,7 +176,7 @@ function M.build(inv, sel, opts)
       if a then
         item.attachment = keep_attachment(a)
       else
-        item.attachment = M.attachment_from_labels(labels)
+        item.attachment = labels_mod.attachment_from(labels)
         if not item.attachment then
           refuse(item, "its attachment could not be read")
         end
@@ -203,7 +204,7 @@ function M.build(inv, sel, opts)
     if not opts.retain_name then
       local other = disks_by_key[naming.key(d.zone, item.new_name)]
       if other then
-        local from = other.labels and other.labels[L.migrated_from]
+        local from = other.labels and other.labels[K.migrated_from]
         if from == d.name then
           item.new_exists = true
         else
@@ -220,7 +221,7 @@ function M.build(inv, sel, opts)
     end
     local snap = snapshots[item.snapshot_name]
     if snap then
-      local ours = snap.labels and snap.labels[L.source_disk] == d.name
+      local ours = snap.labels and snap.labels[K.source_disk] == d.name
         and (snap.sourceDiskId == nil or tostring(snap.sourceDiskId) == tostring(d.id))
       if ours then
         item.snapshot_exists = true
@@ -282,34 +283,6 @@ function M.build(inv, sel, opts)
     return a.name < b.name
   end)
   return plan
-end
-
---- Reads an attachment back from the labels pdlua put on an original
--- (`pdlua-device`, `pdlua-attach` = "<boot|data>-<rw|ro>-<auto|keep>-<iface>").
-function M.attachment_from_labels(labels)
-  local dev, spec = labels["pdlua-device"], labels["pdlua-attach"]
-  if not dev or not spec then return nil end
-  local kind, mode, auto, iface = spec:match("^(%a+)%-(%a+)%-(%a+)%-(%a+)$")
-  if not kind then return nil end
-  return {
-    deviceName = dev, boot = kind == "boot",
-    mode = mode == "ro" and "READ_ONLY" or "READ_WRITE",
-    autoDelete = auto == "auto",
-    interface = iface ~= "none" and iface:upper() or nil,
-  }
-end
-
---- The labels that record an attachment on its original (see above).
-function M.attachment_labels(item)
-  local a = item.attachment
-  if not a then return {} end
-  return {
-    ["pdlua-instance"] = item.instance,
-    ["pdlua-device"] = a.deviceName,
-    ["pdlua-attach"] = ("%s-%s-%s-%s"):format(a.boot and "boot" or "data",
-      a.mode == "READ_ONLY" and "ro" or "rw", a.autoDelete and "auto" or "keep",
-      a.interface and a.interface:lower() or "none"),
-  }
 end
 
 local POWER_OK = { RUNNING = true, TERMINATED = true, STOPPED = true }
