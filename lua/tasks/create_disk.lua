@@ -13,7 +13,6 @@
 -- the claim (pdlua.migrate.claim): it is created carrying this run's.
 -- Undo: delete the new disk, if it is pdlua's, attached nowhere, and the
 -- claim of the item is still this run's.
-local pd = require "pdlua"
 local naming = require "pdlua.migrate.naming"
 local labels = require "pdlua.migrate.labels"
 local gce = require "pdlua.migrate.gce"
@@ -21,24 +20,35 @@ local claim = require "pdlua.migrate.claim"
 
 local M = { step = "create" }
 
---- The insert body for the new disk.
-function M.body(r, item)
+--- An insert body for a disk made from the item's snapshot, with the
+-- original's size and description: `d` gives {name, type, labels, iops,
+-- throughput, storage_pool, kms_key}. The new disk is one, the original
+-- recreated by an undo (tasks.delete_original) the other.
+function M.from_snapshot(r, item, d)
   local p = r.plan.project
-  local new_labels = labels.replacement(item)
-  if item.new_name == item.name then new_labels = claim.stamp(r, new_labels) end
   local body = {
-    name = item.new_name,
-    type = naming.disk_type_url(p, item.zone, item.to_type),
+    name = d.name,
+    type = naming.disk_type_url(p, item.zone, d.type),
     sourceSnapshot = naming.snapshot_url(p, item.snapshot_name),
     sizeGb = tostring(item.size_gb),
-    labels = new_labels,
+    labels = d.labels,
     description = item.description,
-    provisionedIops = item.new_iops and tostring(item.new_iops) or nil,
-    provisionedThroughput = item.new_throughput and tostring(item.new_throughput) or nil,
-    storagePool = item.storage_pool,
+    provisionedIops = d.iops and tostring(d.iops) or nil,
+    provisionedThroughput = d.throughput and tostring(d.throughput) or nil,
+    storagePool = d.storage_pool,
   }
-  if item.kms_key then body.diskEncryptionKey = { kmsKeyName = item.kms_key } end
+  if d.kms_key then body.diskEncryptionKey = { kmsKeyName = d.kms_key } end
   return body
+end
+
+--- The insert body for the new disk.
+function M.body(r, item)
+  local new_labels = labels.replacement(item)
+  if item.new_name == item.name then new_labels = claim.stamp(r, new_labels) end
+  return M.from_snapshot(r, item, {
+    name = item.new_name, type = item.to_type, labels = new_labels, iops = item.new_iops,
+    throughput = item.new_throughput, storage_pool = item.storage_pool, kms_key = item.kms_key,
+  })
 end
 
 local function insert(r, item, t)
@@ -51,54 +61,32 @@ local function insert(r, item, t)
   if op and op.targetId then r:fact(item.key, "new_disk_id", tostring(op.targetId)) end
 end
 
-local function settle(r, item)
-  local pause = 0.2
-  while true do
-    local d = gce.disk(r.client, item.zone, item.new_name)
-    if not d or (d.status ~= "CREATING" and d.status ~= "RESTORING") then return d end
-    pd.sleep(pause)
-    pause = math.min(pause * 2, 10)
-  end
-end
-
 function M.run(r, item, t)
   local c = r.client
-  if r:fresh(item, t) and not item.new_exists then
-    local ok, err = pcall(insert, r, item, t)
-    if ok then return end
-    if not gce.already_exists(err) then error(err, 0) end
-  end
-  for _ = 1, 3 do
-    local d = gce.disk(c, item.zone, item.new_name)
-    if d and not labels.made_from(d, item.name) then
+  gce.make {
+    fresh = r:fresh(item, t) and not item.new_exists,
+    get = function() return gce.disk(c, item.zone, item.new_name) end,
+    busy = { CREATING = true, RESTORING = true },
+    create = function() insert(r, item, t) end,
+    check = function(d)
+      if labels.made_from(d, item.name) then return end
       if item.new_name == item.name then
         gce.fail("resourceInUse", "disk '%s' still exists as the original; it must be deleted before its replacement takes its name",
                  item.name)
       end
       gce.fail("alreadyExists", "a disk named '%s' already exists in %s and was not made by pdlua from '%s': rename or delete it",
                item.new_name, item.zone, item.name)
-    end
-    if d and (d.status == "CREATING" or d.status == "RESTORING") then
-      local ok, err = pcall(insert, r, item, t)
-      if not ok and not gce.already_exists(err) then error(err, 0) end
-      d = settle(r, item)
-    end
-    if d and d.status == "READY" then
-      r:fact(item.key, "new_disk_id", tostring(d.id))
-      return
-    end
-    if d then
-      -- FAILED: pdlua's own broken disk; replace it.
+    end,
+    ready = function(d) r:fact(item.key, "new_disk_id", tostring(d.id)) end,
+    -- FAILED: pdlua's own broken disk; replace it.
+    clear = function()
       gce.mutate_gone_ok(c, c.disks, "delete", {
         zone = item.zone, disk = item.new_name,
         requestId = r:request_id(item.group, "create-clear", item.zone, item.new_name, t),
       })
-    end
-    local ok, err = pcall(insert, r, item, t)
-    if ok then return end
-    if not gce.already_exists(err) then error(err, 0) end
-  end
-  gce.retry("resourceNotReady", "disk '%s' did not settle", item.new_name)
+    end,
+    what = ("disk '%s'"):format(item.new_name),
+  }
 end
 
 function M.rollback(r, item, t)

@@ -11,11 +11,11 @@
 -- description, hyperdisk settings and key, with this run's claim and
 -- migration labels until the group's last undo puts its own labels back —
 -- so the steps undone after this one can attach it back where it was.
-local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
 local claim = require "pdlua.migrate.claim"
 local labels = require "pdlua.migrate.labels"
 local label = require "tasks.label"
+local create_disk = require "tasks.create_disk"
 
 local M = { step = "delete_original" }
 
@@ -47,20 +47,10 @@ end
 
 --- The insert body that recreates the original from its snapshot.
 function M.recreate_body(r, item)
-  local p = r.plan.project
-  local body = {
-    name = item.name,
-    type = naming.disk_type_url(p, item.zone, item.from_type),
-    sourceSnapshot = naming.snapshot_url(p, item.snapshot_name),
-    sizeGb = tostring(item.size_gb),
-    labels = label.wanted(r, item),
-    description = item.description,
-    provisionedIops = item.from_iops and tostring(item.from_iops) or nil,
-    provisionedThroughput = item.from_throughput and tostring(item.from_throughput) or nil,
-    storagePool = item.from_storage_pool,
-  }
-  if item.from_kms_key then body.diskEncryptionKey = { kmsKeyName = item.from_kms_key } end
-  return body
+  return create_disk.from_snapshot(r, item, {
+    name = item.name, type = item.from_type, labels = label.wanted(r, item), iops = item.from_iops,
+    throughput = item.from_throughput, storage_pool = item.from_storage_pool, kms_key = item.from_kms_key,
+  })
 end
 
 function M.rollback(r, item, t)

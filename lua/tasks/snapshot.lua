@@ -13,7 +13,6 @@
 -- Undo: delete the snapshot — but never while it is the only copy of the
 -- data (with --retain-name, once the original is deleted and not yet
 -- recreated).
-local pd = require "pdlua"
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
 local labels = require "pdlua.migrate.labels"
@@ -54,20 +53,6 @@ local function create(r, item, t)
   if op and op.targetId then r:fact(item.key, "snapshot_source_disk_id", tostring(op.targetId)) end
 end
 
--- Waits for a snapshot that an earlier run started and whose operation
--- cannot be joined: reads it with a growing pause until it settles.
-local function settle(r, item)
-  local c = r.client
-  local pause = 0.2
-  while true do
-    local s = gce.snapshot(c, item.snapshot_name)
-    if not s then return nil end
-    if s.status ~= "CREATING" and s.status ~= "UPLOADING" then return s end
-    pd.sleep(pause)
-    pause = math.min(pause * 2, 10)
-  end
-end
-
 -- Whether the new disk already exists, made from this snapshot: then an
 -- earlier run got past this step (and its cleanup may have deleted the
 -- snapshot already); there is nothing left to snapshot.
@@ -80,50 +65,38 @@ end
 function M.run(r, item, t)
   local c = r.client
   if (item.new_exists or not r:fresh(item, t)) and replacement_done(r, item) then return end
-  if r:fresh(item, t) and not item.snapshot_exists then
-    local ok, err = pcall(create, r, item, t)
-    if ok then return end
-    if not gce.already_exists(err) then error(err, 0) end
-  end
-  for _ = 1, 3 do
-    local s = gce.snapshot(c, item.snapshot_name)
-    if s and not ours(s, item) then
-      gce.fail("alreadyExists", "snapshot '%s' exists and is not pdlua's snapshot of disk '%s': delete or rename it",
-               item.snapshot_name, item.name)
-    end
-    if s and (s.status == "CREATING" or s.status == "UPLOADING") then
-      -- Join the operation making it (the same requestId when its step was
-      -- in flight in a run that died), else wait for it to settle.
-      local ok, err = pcall(create, r, item, t)
-      if not ok and not gce.already_exists(err) then error(err, 0) end
-      s = settle(r, item)
-    end
-    if s and s.status == "READY" then
+  local what = ("snapshot '%s'"):format(item.snapshot_name)
+  local function get() return gce.snapshot(c, item.snapshot_name) end
+  gce.make {
+    fresh = r:fresh(item, t) and not item.snapshot_exists,
+    get = get, busy = { CREATING = true, UPLOADING = true },
+    create = function() create(r, item, t) end,
+    check = function(s)
+      if not ours(s, item) then
+        gce.fail("alreadyExists", "%s exists and is not pdlua's snapshot of disk '%s': delete or rename it",
+                 what, item.name)
+      end
+    end,
+    ready = function(s)
       -- Made by a run this one took over: it carries this run's claim
       -- from now on (with --retain-name it holds the claim while the
       -- original is gone).
       claim.cas(c, {
-        coll = c.snapshots, params = { snapshot = item.snapshot_name }, resource = s,
-        get = function() return gce.snapshot(c, item.snapshot_name) end,
+        coll = c.snapshots, params = { snapshot = item.snapshot_name }, resource = s, get = get,
         want = function(have) return not claim.mine(r, have) and claim.stamp(r, have) or nil end,
-        check = function(have) claim.require_takeable(r, "snapshot '" .. item.snapshot_name .. "'", have) end,
-        what = "snapshot '" .. item.snapshot_name .. "'",
+        check = function(have) claim.require_takeable(r, what, have) end, what = what,
       })
       record(r, item, s)
-      return
-    end
-    if s then
-      -- FAILED or DELETING: clear it and make a new one.
+    end,
+    -- FAILED or DELETING: clear it and make a new one.
+    clear = function()
       gce.mutate_gone_ok(c, c.snapshots, "delete", {
         snapshot = item.snapshot_name,
         requestId = r:request_id(item.group, "snapshot-clear", item.zone, item.name, t),
       })
-    end
-    local ok, err = pcall(create, r, item, t)
-    if ok then return end
-    if not gce.already_exists(err) then error(err, 0) end
-  end
-  gce.retry("resourceNotReady", "snapshot '%s' did not settle", item.snapshot_name)
+    end,
+    what = what,
+  }
 end
 
 --- Whether the original's data still lives somewhere besides the snapshot.

@@ -106,6 +106,47 @@ function M.slot_holds(a, zone, name)
   return a ~= nil and naming.disk_ref(a.source) == ("zones/%s/disks/%s"):format(zone, name)
 end
 
+--- Waits, with a growing pause, while `get()` returns a resource whose
+-- status is in `busy`; returns it (nil once it is gone).
+function M.until_settled(get, busy)
+  local pause = 0.2
+  while true do
+    local res = get()
+    if not res or not busy[res.status] then return res end
+    pd.sleep(pause)
+    pause = math.min(pause * 2, 10)
+  end
+end
+
+--- Makes a resource that an earlier attempt or run may have begun — the
+-- loop the snapshot and the new disk share: create at once on a fresh
+-- run; else read it: someone else's is refused (`check` raises), one being
+-- made is joined (the same requestId gives back its operation) and waited
+-- for, a READY one is taken (`ready`), a broken one cleared and made anew.
+-- @tparam table s {fresh, get, check, busy = {status = true}, create (issues
+--   the insert and waits), clear, ready(resource), what}
+function M.make(s)
+  local function create(join)
+    local ok, err = pcall(s.create)
+    if ok or (join and M.already_exists(err)) then return ok end
+    if not M.already_exists(err) then error(err, 0) end
+    return false
+  end
+  if s.fresh and create() then return end
+  for _ = 1, 3 do
+    local res = s.get()
+    if res then s.check(res) end
+    if res and s.busy[res.status] then
+      create(true)
+      res = M.until_settled(s.get, s.busy)
+    end
+    if res and res.status == "READY" then return s.ready(res) end
+    if res then s.clear() end
+    if create() then return end
+  end
+  M.retry("resourceNotReady", "%s did not settle", s.what)
+end
+
 --- Raises a non-retryable pdlua.error with a clear message.
 function M.fail(reason, fmt, ...)
   error(pd.error { reason = reason, message = fmt:format(...), retryable = false }, 0)
