@@ -51,10 +51,8 @@ end
 
 -- Sets labels on the original by compare-and-set, while it is this run's.
 local function relabel(r, item, d, want, t)
-  local c = r.client
-  claim.cas(c, {
-    coll = c.disks, params = { zone = item.zone, disk = item.name }, resource = d,
-    get = function() return gce.disk(c, item.zone, item.name) end,
+  claim.cas_disk(r, item.zone, item.name, {
+    resource = d,
     want = function(have)
       if gce.same_labels(have, want) then return nil end
       return want
@@ -64,7 +62,6 @@ local function relabel(r, item, d, want, t)
         claim.require_mine(r, ("disk '%s'"):format(item.name), have)
       end
     end,
-    what = "disk '" .. item.name .. "'",
     request_id = r:request_id("cleanup/" .. item.key, "label-migrated", item.zone, item.name, t),
   })
 end

@@ -28,15 +28,12 @@ function M.wanted(r, item)
   return claim.stamp(r, labels_mod.migrating(item, r.plan.target_type, r:group(item.group)))
 end
 
--- compare-and-set parameters for the disk named as the original.
-local function disk_cas(r, item, d, want, check, step, t)
-  local c = r.client
-  return {
-    coll = c.disks, params = { zone = item.zone, disk = item.name },
-    get = function() return gce.disk(c, item.zone, item.name) end,
-    resource = d, want = want, check = check, what = "disk '" .. item.name .. "'",
-    request_id = r:request_id(item.group, step, item.zone, item.name, t),
-  }
+-- Wants: this run's claim added, or taken off (nil: nothing to write).
+local function stamp(r)
+  return function(have) return not claim.mine(r, have) and claim.stamp(r, have) or nil end
+end
+local function strip(r)
+  return function(have) return claim.mine(r, have) and claim.strip(have) or nil end
 end
 
 --- Claims the item (see the module's header).
@@ -49,50 +46,50 @@ function M.run(r, item, t)
   else
     d = gce.disk(c, item.zone, item.name)
   end
-  local function check(labels) claim.require_takeable(r, what, labels) end
+  local function check(have) claim.require_takeable(r, what, have) end
   if d and not labels_mod.made_from(d, item.name) then
     local want = M.wanted(r, item)
-    local p = disk_cas(r, item, d, function(labels)
-      if claim.mine(r, labels) and gce.has_labels(labels, claim.strip(want)) then return nil end
-      return want
-    end, check, "label", t)
-    if not claim.cas(c, p) then
+    local claimed = claim.cas_disk(r, item.zone, item.name, {
+      resource = d, check = check,
+      want = function(have)
+        if claim.mine(r, have) and gce.has_labels(have, claim.strip(want)) then return nil end
+        return want
+      end,
+      request_id = r:request_id(item.group, "label", item.zone, item.name, t),
+    })
+    if not claimed then
       error(pd.error { reason = "vanished", retryable = false,
-                       message = ("disk '%s' no longer exists (another run may have moved it); nothing was done"):format(item.name) }, 0)
+                       message = ("%s no longer exists (another run may have moved it); nothing was done"):format(what) }, 0)
     end
     return
   end
   -- The original is gone: its replacement (same name) and its snapshot
   -- carry the claim.
-  local function stamp(labels)
-    if claim.mine(r, labels) then return nil end
-    return claim.stamp(r, labels)
+  if d then
+    claim.cas_disk(r, item.zone, item.name, { resource = d, want = stamp(r), check = check,
+      request_id = r:request_id(item.group, "claim-replacement", item.zone, item.name, t) })
   end
-  if d then claim.cas(c, disk_cas(r, item, d, stamp, check, "claim-replacement", t)) end
   local s = gce.snapshot(c, item.snapshot_name)
   if not s then
     if d then return end
     gce.fail("notFound", "disk '%s' and its snapshot '%s' are both gone; nothing to migrate", item.name,
              item.snapshot_name)
   end
-  claim.cas(c, {
-    coll = c.snapshots, params = { snapshot = item.snapshot_name }, resource = s,
-    get = function() return gce.snapshot(c, item.snapshot_name) end,
-    want = stamp, check = check, what = "snapshot '" .. item.snapshot_name .. "'",
-  })
+  claim.cas_snapshot(r, item.snapshot_name, { resource = s, want = stamp(r), check = check })
 end
 
 --- Puts back the original's own labels (and so releases its claim); an
 -- original that is not this run's is left alone. A claim on the
 -- replacement or snapshot of a deleted original is released too.
 function M.rollback(r, item, t)
-  local c = r.client
   local kind, res = claim.carrier(r, item)
   if not res or not claim.mine(r, res.labels) then return end
   if kind == "disk" and not labels_mod.made_from(res, item.name) then
-    claim.cas(c, disk_cas(r, item, res, function() return gce.copy(item.labels) end,
-                          function(labels) claim.require_mine(r, "disk '" .. item.name .. "'", labels) end,
-                          "unlabel", t))
+    claim.cas_disk(r, item.zone, item.name, {
+      resource = res, want = function() return gce.copy(item.labels) end,
+      check = function(have) claim.require_mine(r, "disk '" .. item.name .. "'", have) end,
+      request_id = r:request_id(item.group, "unlabel", item.zone, item.name, t),
+    })
     return
   end
   M.release(r, item, kind, res, t)
@@ -100,54 +97,30 @@ end
 
 --- Takes this run's claim off the replacement or snapshot of an item.
 function M.release(r, item, kind, res, t)
-  local c = r.client
-  local function strip(labels)
-    if not claim.mine(r, labels) then return nil end
-    return claim.strip(labels)
-  end
-  local function check() end
   if kind == "disk" then
-    claim.cas(c, disk_cas(r, item, res, strip, check, "release", t))
+    claim.cas_disk(r, item.zone, item.name, { resource = res, want = strip(r),
+      request_id = r:request_id(item.group, "release", item.zone, item.name, t) })
   else
-    claim.cas(c, {
-      coll = c.snapshots, params = { snapshot = item.snapshot_name }, resource = res,
-      get = function() return gce.snapshot(c, item.snapshot_name) end,
-      want = strip, check = check, what = "snapshot '" .. item.snapshot_name .. "'",
-    })
+    claim.cas_snapshot(r, item.snapshot_name, { resource = res, want = strip(r) })
   end
 end
 
 --- Claims an instance (instance groups claim it before their disks).
 function M.claim_instance(r, g, t)
-  local c = r.client
   local what = ("instance '%s'"):format(g.instance)
-  local p = M.instance_cas(r, g, t, "claim-instance", function(labels)
-    if claim.mine(r, labels) then return nil end
-    return claim.stamp(r, labels)
-  end, function(labels) claim.require_takeable(r, what, labels) end)
-  if r:fresh(nil, t) and g.label_fingerprint then
-    p.resource = { labels = g.labels or {}, labelFingerprint = g.label_fingerprint }
-  end
-  local inst = claim.cas(c, p)
-  if not inst then gce.fail("notFound", "instance '%s' no longer exists", g.instance) end
+  local fresh = r:fresh(nil, t) and g.label_fingerprint
+  local inst = claim.cas_instance(r, g.zone, g.instance, {
+    resource = fresh and { labels = g.labels or {}, labelFingerprint = g.label_fingerprint } or nil,
+    want = stamp(r), check = function(have) claim.require_takeable(r, what, have) end,
+    request_id = r:request_id(g.key, "claim-instance", g.zone, g.instance, t),
+  })
+  if not inst then gce.fail("notFound", "%s no longer exists", what) end
 end
 
 --- Releases this run's claim on an instance (nothing if it is not this run's).
 function M.release_instance(r, g, t)
-  claim.cas(r.client, M.instance_cas(r, g, t, "release-instance", function(labels)
-    if not claim.mine(r, labels) then return nil end
-    return claim.strip(labels)
-  end, function() end))
-end
-
-function M.instance_cas(r, g, t, step, want, check)
-  local c = r.client
-  return {
-    coll = c.instances, params = { zone = g.zone, instance = g.instance },
-    get = function() return gce.instance(c, g.zone, g.instance) end,
-    want = want, check = check, what = "instance '" .. g.instance .. "'",
-    request_id = r:request_id(g.key, step, g.zone, g.instance, t),
-  }
+  claim.cas_instance(r, g.zone, g.instance, { want = strip(r),
+    request_id = r:request_id(g.key, "release-instance", g.zone, g.instance, t) })
 end
 
 return M

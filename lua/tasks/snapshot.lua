@@ -81,10 +81,9 @@ function M.run(r, item, t)
       -- Made by a run this one took over: it carries this run's claim
       -- from now on (with --retain-name it holds the claim while the
       -- original is gone).
-      claim.cas(c, {
-        coll = c.snapshots, params = { snapshot = item.snapshot_name }, resource = s, get = get,
-        want = function(have) return not claim.mine(r, have) and claim.stamp(r, have) or nil end,
-        check = function(have) claim.require_takeable(r, what, have) end, what = what,
+      claim.cas_snapshot(r, item.snapshot_name, {
+        resource = s, want = function(have) return not claim.mine(r, have) and claim.stamp(r, have) or nil end,
+        check = function(have) claim.require_takeable(r, what, have) end,
       })
       record(r, item, s)
     end,

@@ -24,12 +24,7 @@ function M.add(r, wf, g)
   local item = r:item(g.items[1])
   local k = item.key
   local ids = {}
-  local function add(spec)
-    spec.group = spec.group or K
-    spec.plan_group = spec.plan_group or spec.group
-    ids[#ids + 1] = r:add_task(wf, spec)
-    return spec.id
-  end
+  local add = r:adder(wf, K, ids)
   local begin = add { id = "begin:" .. K, step = guard, subject = g }
   local snap = add { id = "snapshot:" .. k, step = snapshot, subject = item, deps = { begin },
                      pool = "snapshots" }

@@ -47,12 +47,7 @@ function M.add(r, wf, g)
   for _, key in ipairs(g.items) do items[#items + 1] = r:item(key) end
   local retain = r.plan.options.retain_name
   local ids = {}
-  local function add(spec)
-    spec.group = spec.group or K
-    spec.plan_group = spec.plan_group or spec.group
-    ids[#ids + 1] = r:add_task(wf, spec)
-    return spec.id
-  end
+  local add = r:adder(wf, K, ids)
 
   local begin = add { id = "begin:" .. K, step = guard, subject = g }
   local down = nil

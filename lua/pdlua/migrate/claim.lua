@@ -147,6 +147,35 @@ function M.cas(c, p)
   gce.retry("conditionNotMet", "the labels of %s kept changing under this run", tostring(p.what))
 end
 
+-- The three kinds of resource whose labels a run writes: how to read one
+-- and name it, for M.cas.
+local function on(r, coll, params, get, what, p)
+  return M.cas(r.client, { coll = coll, params = params, get = get, what = what,
+                           resource = p.resource, want = p.want, check = p.check or function() end,
+                           request_id = p.request_id })
+end
+
+--- M.cas on disk `name` of `zone`; p = {resource, want, check, request_id}.
+function M.cas_disk(r, zone, name, p)
+  local c = r.client
+  return on(r, c.disks, { zone = zone, disk = name }, function() return gce.disk(c, zone, name) end,
+            ("disk '%s'"):format(name), p)
+end
+
+--- M.cas on snapshot `name` (snapshots.setLabels takes no request id).
+function M.cas_snapshot(r, name, p)
+  local c = r.client
+  return on(r, c.snapshots, { snapshot = name }, function() return gce.snapshot(c, name) end,
+            ("snapshot '%s'"):format(name), p)
+end
+
+--- M.cas on instance `name` of `zone`.
+function M.cas_instance(r, zone, name, p)
+  local c = r.client
+  return on(r, c.instances, { zone = zone, instance = name },
+            function() return gce.instance(c, zone, name) end, ("instance '%s'"):format(name), p)
+end
+
 --- Raises unless `labels` carry this run's claim. `what` names the
 -- resource in the message.
 function M.require_mine(r, what, labels)

@@ -213,6 +213,17 @@ function M:add_task(wf, spec)
   return id
 end
 
+--- A function that adds a step of group `key` to `wf` (its rollback group
+-- unless the spec names another), collects its id in `ids` and returns it.
+function M:adder(wf, key, ids)
+  return function(spec)
+    spec.group = spec.group or key
+    spec.plan_group = spec.plan_group or spec.group
+    ids[#ids + 1] = self:add_task(wf, spec)
+    return spec.id
+  end
+end
+
 --- The handle a step sees: the engine's, with the nonce and attempt its
 -- request ids are made of (those of the dead run for a step that was in
 -- flight in it).
