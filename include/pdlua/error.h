@@ -6,7 +6,7 @@
  *     retryable = false, ... any extra fields (operation, errors, task) }
  * tostring(err) is one readable line: "notFound (404): message".
  * C code returns status codes and messages; only binding code turns them
- * into these values (DESIGN.md, "Errors").
+ * into these values (docs/design.md, "Errors").
  */
 #ifndef PDLUA_ERROR_H
 #define PDLUA_ERROR_H

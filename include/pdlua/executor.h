@@ -45,7 +45,7 @@ typedef enum {
     PD_TASK_NSTATES
 } pd_task_state;
 
-/* "pending", "running", ... as in DESIGN.md. */
+/* "pending", "running", ... as in docs/design.md, "The engine". */
 const char *pd_task_state_name(int state);
 
 typedef enum {

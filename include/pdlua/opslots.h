@@ -10,7 +10,7 @@
  * wait or get sees it DONE; otherwise (an error, or already DONE) it is
  * given back at once. Slots of operations nobody waits for are only given
  * back when the client is freed — callers that start operations wait for
- * them (DESIGN.md: every step waits for its operation).
+ * them (docs/design.md, "The migration": every step waits for its operation).
  */
 #ifndef PDLUA_OPSLOTS_H
 #define PDLUA_OPSLOTS_H

@@ -2,7 +2,7 @@
  * runtime.h — the one Lua interpreter and its lock.
  *
  * pdlua runs one lua_State for the whole program, guarded by one mutex, the
- * interpreter lock (DESIGN.md, "Threading model"). Every Lua API call, from
+ * interpreter lock (docs/design.md, "Threading model"). Every Lua API call, from
  * any thread, is made with the lock held. C code that blocks (HTTP, waits,
  * sleeps) releases it around the blocking part and touches no Lua API while
  * it is released.

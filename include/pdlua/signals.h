@@ -1,5 +1,6 @@
 /*
- * signals.h — SIGINT/SIGTERM turned into cancellation (DESIGN.md).
+ * signals.h — SIGINT/SIGTERM turned into cancellation (docs/design.md,
+ * "Threading model").
  *
  * pd_signals_start() blocks the signals in the calling thread — call it
  * before the first pthread_create so every thread inherits the mask — and

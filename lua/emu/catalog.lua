@@ -2,8 +2,8 @@
 -- types, machine types, which disk types each machine series can take, and
 -- the size and IOPS/throughput limits of each disk type.
 --
--- Values follow Google's public documentation as summarised in
--- /work/shared/reference/compute-engine-facts.md; where the real rules are
+-- Values follow Google's public documentation as summarised, with sources,
+-- in docs/compute-facts.md; where the real rules are
 -- finer (per-vCPU-count limits, preview features) the emulator keeps the
 -- simpler rule written here, so that tests of pdlua know what to expect.
 local M = {}

@@ -4,7 +4,7 @@
 -- real API sends:
 --   {"error":{"code":N,"message":"...","errors":[{"message","domain","reason"}]}}
 -- Messages follow the real ones where they are known
--- (/work/shared/reference/compute-engine-facts.md).
+-- (docs/compute-facts.md, "Error bodies and reasons").
 local M = {}
 
 local mt = {__tostring = function(e) return e.reason .. " (" .. e.code .. "): " .. e.message end}

@@ -1,4 +1,4 @@
---- pdlua.gcp: the Compute Engine v1 client (DESIGN.md); the global `gcp`.
+--- pdlua.gcp: the Compute Engine v1 client (docs/gcp.md); the global `gcp`.
 --
 --     local c = gcp.client{project = "p", zone = "us-central1-a"}
 --     local d = c.disks:get{disk = "data-1"}

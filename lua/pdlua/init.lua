@@ -1,4 +1,4 @@
---- pdlua: the public Lua API (DESIGN.md, "Public Lua API").
+--- pdlua: the public Lua API (docs/design.md, "Public Lua API"; docs/api.md).
 -- `require "pdlua"` returns this table; scripts and the REPL also see it as
 -- the global `pd`. The C core gives the clock, sleep and errors; the engine
 -- (src/engine, bound as `pdlua.engine`) gives workflows, contexts and

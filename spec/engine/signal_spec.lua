@@ -1,6 +1,7 @@
--- SIGINT/SIGTERM reaching a run (DESIGN.md): the first signal stops the run
--- gracefully — running tasks cancelled, rollbacks run, the result returned,
--- exit code 130 — and a second one exits at once with 130.
+-- SIGINT/SIGTERM reaching a run (docs/design.md, "Threading model"): the
+-- first signal stops the run gracefully — running tasks cancelled,
+-- rollbacks run, the result returned, exit code 130 — and a second one
+-- exits at once with 130.
 local env = require "support.env"
 local h = require "engine.helpers"
 

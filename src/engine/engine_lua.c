@@ -5,9 +5,11 @@
  * lua/pdlua/init.lua supplies the Lua-side pieces (the result metatable
  * with :to_json, the default progress printer, the default log printer).
  *
- * This is the only engine file that raises Lua errors: it checks user
- * input (task specs, run options) and turns graph errors into pdlua errors
- * with exit_code = 2 ("bad input, nothing started"). During a run it is
+ * Most of the engine's Lua errors are raised here (docs/design.md,
+ * "Errors"): it checks user input (task specs, run options) and turns
+ * graph errors into pdlua errors with exit_code = 2 ("bad input, nothing
+ * started"); context.c raises its own type errors, and the executor's
+ * count hook raises timeout/cancelled inside tasks. During a run it is
  * the caller's loop: wait with the lock released, then deliver events and
  * progress to the user's callbacks with the lock held, in a protected call
  * so that nothing can unwind past the running workers.

@@ -2,7 +2,7 @@
  * gcp_lua.c — binds the Compute Engine client to Lua as `pdlua.gcp.core`.
  *
  * This is the only place where the client's results become Lua values and
- * its failures become pdlua.error values (DESIGN.md, "Errors"). A call
+ * its failures become pdlua.error values (docs/design.md, "Errors"). A call
  * copies its arguments into C memory, releases the interpreter lock for the
  * whole of pd_gcp_call_run (rate-limit waits, token refreshes, the
  * transfer, backoff sleeps), takes it back, and converts the parsed answer.

@@ -1,6 +1,6 @@
 --- pdlua.migrate.naming: every name, label and request id a migration uses.
 -- A killed run, resumed or simply run again, must find what it already
--- made instead of making it twice (DESIGN.md, invariant 3). So nothing here
+-- made instead of making it twice (docs/design.md, invariant 7). So nothing here
 -- is random: a new disk's name comes from the original's name and the
 -- target type, a snapshot's from a digest of what it is a snapshot of, a
 -- request id from a digest of the request's identity. The same inputs give

@@ -3,7 +3,7 @@
 -- A migration that would fail half-way (a hyperdisk on an n2, a pd-standard
 -- on an n4, IOPS out of range, a 100 GB disk as hyperdisk-throughput) is
 -- cheaper to refuse in planning than to roll back. These tables are a model
--- of the public documentation (reference/compute-engine-facts.md); where the
+-- of the public documentation (docs/compute-facts.md); where the
 -- model does not know a machine series it says so instead of guessing.
 local M = {}
 
