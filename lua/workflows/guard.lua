@@ -53,10 +53,10 @@ local function claim_group(r, g, t)
   end)
   if ok then return end
   if not claim.is_refusal(err) then
-    err = pd.error { reason = pd.is_error(err) and err.reason or "failed",
-                     code = pd.is_error(err) and err.code or nil,
-                     retryable = pd.is_error(err) and err.retryable or false,
+    local e = pd.is_error(err) and err or {}
+    err = pd.error { reason = e.reason or "failed", code = e.code, retryable = e.retryable or false,
                      message = ("label of %s failed: %s"):format(what, tostring(err)) }
+    err.operation_left = e.operation_left
   end
   local undo_failures = {}
   for i = #claimed, 1, -1 do

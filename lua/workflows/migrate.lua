@@ -545,8 +545,7 @@ function M.execute(o, plan, p)
     progress_interval = o.progress_interval or 1.0,
     on_progress = p.on_progress, on_event = p.on_event,
   }
-  local interrupted = res.stopped == "cancelled" or res.stop_reason == "cancelled"
-    or res.cancelled == true
+  local interrupted = res.stopped == "cancelled" or res.cancelled == true
   r.interrupted = interrupted
   local outcomes = M.outcomes(r, res)
   M.confirm(r, outcomes)

@@ -41,30 +41,22 @@ function M.snapshot(c, name)
   return get_or_nil(c.snapshots.get, c.snapshots, { snapshot = name })
 end
 
--- The operation each coroutine (each running step) is waiting for. When a
--- step is cancelled or times out in the middle of a wait, its operation
--- goes on in Compute Engine; the step's wrapper takes it from here so that
--- whoever puts the group back first waits for it to end.
-local waiting = setmetatable({}, { __mode = "k" })
-
 --- Issues a mutation (`fn(coll, params)`) and waits for its operation.
+-- A wait cut short (cancelled, timed out) leaves the operation running in
+-- Compute Engine: the error raised carries it as `operation_left`, so that
+-- whoever puts the group back waits for it to end first.
 -- @treturn table the DONE operation (its targetId is the resource's id)
 function M.mutate(c, coll, method, params)
   local op = coll[method](coll, params)
-  local co = coroutine.running()
-  waiting[co] = op
-  local done = c:wait(op)
-  waiting[co] = nil
-  return done
+  local ok, res = pcall(c.wait, c, op)
+  if ok then return res end
+  if M.interrupted(res) then res.operation_left = op end
+  error(res, 0)
 end
 
---- The operation the calling coroutine was waiting for when its wait was
--- interrupted (and forgets it), or nil.
-function M.take_waiting()
-  local co = coroutine.running()
-  local op = waiting[co]
-  waiting[co] = nil
-  return op
+--- Whether an error is a cancel or a timeout.
+function M.interrupted(err)
+  return pd.is_error(err) and (err.reason == "cancelled" or err.reason == "timeout")
 end
 
 --- Waits for operations left running by interrupted steps; their outcome

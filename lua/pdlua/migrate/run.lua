@@ -173,8 +173,7 @@ function M:add_task(wf, spec)
         return
       end
       local state = classify(err, t, retries.max or 0)
-      local op = gce.take_waiting()
-      if state == "cancelled" or state == "timed_out" then r:left_running(pg, op) end
+      if state == "cancelled" or state == "timed_out" then r:left_running(pg, err.operation_left) end
       r:task_state(id, state, pg, { attempt = t.attempt, error = tostring(err) })
       error(err, 0)
     end,
@@ -191,12 +190,7 @@ function M:add_task(wf, spec)
         end
         return mod.rollback(r, subj, h)
       end)
-      if not ok then
-        local op = gce.take_waiting()
-        if pd.is_error(err) and (err.reason == "cancelled" or err.reason == "timeout") then
-          r:left_running(pg, op)
-        end
-      end
+      if not ok and gce.interrupted(err) then r:left_running(pg, err.operation_left) end
       if ok then
         r:task_state(id, "rolled_back", pg)
         return
