@@ -194,7 +194,9 @@ end
 
 local RETRY = "run the same command again (it retries the undo)"
 
---- Works out each disk's and instance's outcome from the engine's result.
+--- Works out each disk's and instance's outcome from the engine's result
+-- and puts it in the run's context (field `outcomes`), where the report
+-- is read from.
 -- @treturn table {[item or group key] = {status, error, action, warnings,
 --   interrupted, duration_s}}
 function M.outcomes(r, res)
@@ -234,7 +236,7 @@ function M.outcomes(r, res)
       end
     elseif mode == "restore" then
       local t = res.tasks["restore:" .. key]
-      local why = r.earlier_failure and r.earlier_failure[key] or "a step failed in an earlier run"
+      local why = r.ctx:get("failures")[key] or "a step failed in an earlier run"
       if t and t.state == "succeeded" then
         set_all { status = "rolled_back", error = why }
       elseif t and t.state == "cancelled" then
@@ -322,7 +324,7 @@ function M.outcomes(r, res)
       if o and o.status == "failed" and type(manual) == "table" and #manual > 0 then
         o.action = RETRY .. "; if that fails, by hand: " .. table.concat(manual, "; ")
       end
-      for _, w in ipairs(r.warnings[k] or {}) do
+      for _, w in ipairs(r.ctx:get("warnings")[k] or {}) do
         o.warnings = o.warnings or {}
         o.warnings[#o.warnings + 1] = w
       end
@@ -352,7 +354,8 @@ function M.outcomes(r, res)
       end
     end
   end
-  return out
+  for k, o in pairs(out) do r.ctx:put("outcomes", k, o) end
+  return r.ctx:get("outcomes")
 end
 
 --- The report says only what Compute Engine shows: every disk about to be
@@ -362,7 +365,8 @@ end
 -- original was; a kept original is still there. What does not hold is
 -- reported as a failure, not a success. When the disks cannot be read
 -- again (the run was interrupted, the API fails), each such disk says so.
-function M.confirm(r, outcomes)
+function M.confirm(r)
+  local outcomes = r.ctx:get("outcomes")
   local items, zones = {}, {}
   for _, item in ipairs(r.plan.items) do
     local o = outcomes[item.key]
@@ -427,7 +431,8 @@ local function api_counters(client)
 end
 
 --- Builds the report (pdlua.migrate.report) of a run.
-function M.build_report(r, res, outcomes, extra)
+function M.build_report(r, res, extra)
+  local outcomes = r.ctx:get("outcomes")
   local rep = { project = r.plan.project, target_type = r.plan.target_type,
                 zones = json.array { table.unpack(r.plan.zones or {}) },
                 disks = {}, instances = {}, notes = {} }
@@ -527,12 +532,9 @@ function M.execute(o, plan, p)
   r.retries = o.retries
   r.resumed_state = p.resumed
   r.modes = group_modes(plan, p.resumed, o.retry_failed)
-  if p.resumed then
-    r.earlier_failure = {}
-    for id, t in pairs(p.resumed.tasks) do
-      if t.group and (t.state == "failed" or t.state == "timed_out") then
-        r.earlier_failure[t.group] = ("%s failed: %s"):format(describe(id), tostring(t.error))
-      end
+  for id, t in pairs(p.resumed and p.resumed.tasks or {}) do
+    if t.group and (t.state == "failed" or t.state == "timed_out") then
+      r.ctx:put("failures", t.group, ("%s failed: %s"):format(describe(id), tostring(t.error)))
     end
   end
   local wf = M.workflow(r, p.name)
@@ -543,12 +545,12 @@ function M.execute(o, plan, p)
     max_parallel = o.max_parallel, task_timeout = o.task_timeout, pools = o.pools,
     fail = "continue", rollback = "group", engine = o.engine or "pool",
     progress_interval = o.progress_interval or 1.0,
-    on_progress = p.on_progress, on_event = p.on_event,
+    on_progress = p.on_progress, on_event = p.on_event, context = r.ctx,
   }
   local interrupted = res.stopped == "cancelled" or res.cancelled == true
   r.interrupted = interrupted
   local outcomes = M.outcomes(r, res)
-  M.confirm(r, outcomes)
+  M.confirm(r)
   if r.journal then
     for k, o2 in pairs(outcomes) do
       r.journal:write { type = "item", key = k, status = o2.status, error = o2.error and tostring(o2.error),
@@ -556,7 +558,7 @@ function M.execute(o, plan, p)
     end
     r.journal:write { type = "run", event = interrupted and "interrupted" or "finished" }
   end
-  local rep = M.build_report(r, res, outcomes, { interrupted = interrupted })
+  local rep = M.build_report(r, res, { interrupted = interrupted })
   return { plan = plan, report = rep, res = res, ok = rep.ok, interrupted = interrupted, run = r }
 end
 

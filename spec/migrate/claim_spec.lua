@@ -96,38 +96,35 @@ end)
 describe("the report", function()
   local item = { key = "z/d", name = "d", zone = "z", new_name = "d-pdssd", to_type = "pd-ssd",
                  status = "planned" }
-  local function r_with(client)
-    return { client = client, run_id = "aaaaaaaaaaaa",
-             plan = { items = { item }, options = {} } }
+  -- A run whose context says the disk was migrated; confirm() re-reads it.
+  local function confirm(client)
+    local r = { client = client, run_id = "aaaaaaaaaaaa", plan = { items = { item }, options = {} },
+                ctx = pd.context(require("pdlua.migrate.run").SCHEMA) }
+    r.ctx:put("outcomes", "z/d", { status = "migrated" })
+    migrate.confirm(r)
+    return r.ctx:get("outcomes")["z/d"]
   end
   local new = { name = "d-pdssd", type = "zones/z/diskTypes/pd-ssd", status = "READY",
                 labels = { ["pdlua-migrated-from"] = "d" } }
   local orig = { name = "d", labels = {} }
 
   it("says migrated only for what Compute Engine shows", function()
-    local out = { ["z/d"] = { status = "migrated" } }
-    migrate.confirm(r_with(fake_client({ d = orig, ["d-pdssd"] = new }, {})), out)
-    assert.equal("migrated", out["z/d"].status)
-    out = { ["z/d"] = { status = "migrated" } }
-    migrate.confirm(r_with(fake_client({ d = orig }, {})), out)
-    assert.equal("failed", out["z/d"].status)
-    assert.matches("reported migrated, but Compute Engine shows: disk 'd%-pdssd' does not exist", out["z/d"].error)
+    assert.equal("migrated", confirm(fake_client({ d = orig, ["d-pdssd"] = new }, {})).status)
+    local o = confirm(fake_client({ d = orig }, {}))
+    assert.equal("failed", o.status)
+    assert.matches("reported migrated, but Compute Engine shows: disk 'd%-pdssd' does not exist", o.error)
     local taken = { name = "d-pdssd", type = new.type, status = "READY",
                     labels = { ["pdlua-migrated-from"] = "d", ["pdlua-claim"] = "bbbbbbbbbbbb" } }
-    out = { ["z/d"] = { status = "migrated" } }
-    migrate.confirm(r_with(fake_client({ d = orig, ["d-pdssd"] = taken }, {})), out)
-    assert.equal("failed", out["z/d"].status)
-    assert.matches("claimed by run bbbbbbbbbbbb", out["z/d"].error)
-    out = { ["z/d"] = { status = "migrated" } }
-    migrate.confirm(r_with(fake_client({ ["d-pdssd"] = new }, {})), out)
-    assert.matches("the original 'd' is gone", out["z/d"].error)
+    o = confirm(fake_client({ d = orig, ["d-pdssd"] = taken }, {}))
+    assert.equal("failed", o.status)
+    assert.matches("claimed by run bbbbbbbbbbbb", o.error)
+    assert.matches("the original 'd' is gone", confirm(fake_client({ ["d-pdssd"] = new }, {})).error)
   end)
 
   it("says so when it could not read the disks again, without calling them failed", function()
-    local out = { ["z/d"] = { status = "migrated" } }
-    migrate.confirm(r_with(fake_client({}, {}, "interrupted")), out)
-    assert.equal("migrated", out["z/d"].status)
-    assert.matches("not confirmed at the end of the run", out["z/d"].warnings[1])
+    local o = confirm(fake_client({}, {}, "interrupted"))
+    assert.equal("migrated", o.status)
+    assert.matches("not confirmed at the end of the run", o.warnings[1])
   end)
 
   it("starts with any instance an undo could not put back, and the commands that do", function()

@@ -24,22 +24,15 @@
 local pd = require "pdlua"
 local gce = require "pdlua.migrate.gce"
 local labels_mod = require "pdlua.migrate.labels"
+local naming = require "pdlua.migrate.naming"
 
 local M = {}
 
 M.keys = { run = labels_mod.keys.claim, host = labels_mod.keys.claim_host, at = labels_mod.keys.claim_at }
 
-local function hex(bytes)
-  return (bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
-end
-
 --- A new run id: 12 random hex digits (a valid label value).
 function M.new_run_id()
-  local f = io.open("/dev/urandom", "rb")
-  local bytes = f and f:read(6)
-  if f then f:close() end
-  if not bytes or #bytes < 6 then bytes = string.pack(">I3I3", os.time() & 0xffffff, math.random(0, 0xffffff)) end
-  return hex(bytes)
+  return naming.random_hex(6)
 end
 
 --- A string as a label value: lower case, [a-z0-9_-], at most 63 characters.
@@ -127,7 +120,7 @@ end
 -- @tparam table p {coll, params (zone/disk, snapshot or instance), get
 --   (function reading the resource), resource (as last read, optional),
 --   want, check, request_id (for the first attempt)}
--- @treturn table the resource as last read
+-- @treturn table the resource as last read, or nil if it is gone
 function M.cas(c, p)
   local res = p.resource or p.get()
   for attempt = 1, 8 do
@@ -141,6 +134,7 @@ function M.cas(c, p)
     params.precondition = true
     local ok, err = pcall(gce.mutate, c, p.coll, "set_labels", params)
     if ok then return res end
+    if gce.not_found(err) then return nil end   -- gone meanwhile
     if not (pd.is_error(err) and err.code == 412) then error(err, 0) end
     res = p.get()
   end

@@ -114,6 +114,18 @@ function M.run_id(identity)
   return digest.sha1_hex(canon(identity)):sub(1, 12)
 end
 
+--- `n` random bytes from /dev/urandom as 2n hex digits (a run's id, a
+-- run's nonce): unique per run, unlike everything else here.
+function M.random_hex(n)
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(n)
+  if f then f:close() end
+  if not bytes or #bytes < n then
+    bytes = (string.pack(">d", os.time() + os.clock()) .. tostring({})):rep(n):sub(1, n)
+  end
+  return (bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+end
+
 --- The last path segment of a URL or partial URL ("…/disks/d1" -> "d1").
 function M.last(url)
   if not url then return nil end

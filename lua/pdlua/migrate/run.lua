@@ -14,21 +14,17 @@ local claim = require "pdlua.migrate.claim"
 local M = {}
 M.__index = M
 
--- A run's nonce: part of every request id it makes, so that no run is
--- ever handed back an operation of another, unrelated run (which the API
--- would do for a repeated requestId, however stale — a "stop" that
--- returns an old DONE operation while the instance runs would be a
--- disaster). Only a step that was in flight when its run died is re-issued
--- with that run's nonce, so that it joins its own operation.
-local function new_nonce()
-  local f = io.open("/dev/urandom", "rb")
-  local bytes = f and f:read(8)
-  if f then f:close() end
-  if not bytes or #bytes < 8 then
-    bytes = string.pack(">d", os.time() + os.clock()) .. tostring({})
-  end
-  return (bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end)):sub(1, 16)
-end
+--- The run's shared state (a typed pd.context): what steps learn for
+-- later ones, and what the report is read from.
+M.SCHEMA = {
+  facts = "map<table>",       -- item or group key -> {name = value}: a snapshot's
+                              -- id, the commands an undo left to a person, ...
+  warnings = "map<table>",    -- item key -> {message...} left for a person
+  succeeded = "map<boolean>", -- task id -> true, once it succeeded in this process
+  failures = "map<string>",   -- group key -> why an earlier run of the plan failed it
+  outcomes = "map<table>",    -- item or group key -> {status, error, action,
+                              -- warnings, interrupted, duration_s}: the report's source
+}
 
 --- Creates a run.
 -- @tparam table p {client, plan, journal (optional), resumed (journal
@@ -36,10 +32,17 @@ end
 function M.new(p)
   local r = setmetatable({
     client = p.client, plan = p.plan, journal = p.journal,
-    by_key = plan_mod.index(p.plan), facts = {}, done = {}, generation = {},
+    by_key = plan_mod.index(p.plan), done = {}, generation = {},
     in_flight = {}, running_ops = {}, task_group = {},
-    resume = p.resumed ~= nil, log_fn = p.log, warnings = {},
-    nonce = new_nonce(), succeeded_ids = {},
+    resume = p.resumed ~= nil, log_fn = p.log,
+    ctx = pd.context(M.SCHEMA, { facts = p.resumed and p.resumed.facts or {} }),
+    -- Part of every request id the run makes, so that no run is ever
+    -- handed back an operation of another, unrelated run (which the API
+    -- would do for a repeated requestId, however stale — a "stop" that
+    -- returns an old DONE operation while the instance runs would be a
+    -- disaster). Only a step that was in flight when its run died is
+    -- re-issued with that run's nonce, so that it joins its own operation.
+    nonce = naming.random_hex(8),
     -- The claim this run puts on what it changes (pdlua.migrate.claim):
     -- the plan's run id, the same in every process that continues it.
     run_id = p.plan.run_id or claim.new_run_id(), take_over = p.plan.options.take_over,
@@ -47,7 +50,6 @@ function M.new(p)
   }, M)
   local st = p.resumed
   if st then
-    for k, f in pairs(st.facts or {}) do r.facts[k] = f end
     for k, ops in pairs(st.running_ops or {}) do r.running_ops[k] = ops end
     for id, t in pairs(st.tasks or {}) do
       if t.state == "succeeded" then r.done[id] = true end
@@ -68,8 +70,9 @@ function M:group(key) return self.plan.groups[key] end
 
 --- Records a fact about an item (or group) and journals it.
 function M:fact(key, name, value)
-  self.facts[key] = self.facts[key] or {}
-  self.facts[key][name] = value
+  local f = self.ctx:get("facts")[key] or {}
+  f[name] = value
+  self.ctx:put("facts", key, f)
   if self.journal then
     self.journal:write { type = "fact", key = key, name = name, value = value }
   end
@@ -77,7 +80,7 @@ end
 
 --- A fact recorded earlier (in this run or, when resuming, an earlier one).
 function M:get_fact(key, name)
-  local f = self.facts[key]
+  local f = self.ctx:get("facts")[key]
   return f and f[name]
 end
 
@@ -98,7 +101,7 @@ end
 
 --- Whether a task succeeded, in this process or an earlier run of the plan.
 function M:succeeded(id)
-  return self.succeeded_ids[id] == true or self.done[id] == true
+  return self.ctx:get("succeeded")[id] == true or self.done[id] == true
 end
 
 --- The requestId for a step: the same when the step is re-issued within
@@ -127,8 +130,9 @@ end
 
 --- Notes a warning on an item (something left for a person, not a failure).
 function M:warn(key, message)
-  self.warnings[key] = self.warnings[key] or {}
-  table.insert(self.warnings[key], message)
+  local w = self.ctx:get("warnings")[key] or {}
+  w[#w + 1] = message
+  self.ctx:put("warnings", key, w)
   if self.journal then
     self.journal:write { type = "fact", key = key, name = "warning", value = message }
   end
@@ -168,7 +172,7 @@ function M:add_task(wf, spec)
       r:task_state(id, "running", pg, { attempt = h.attempt, nonce = h.nonce })
       local ok, err = pcall(mod.run, r, subj, h)
       if ok then
-        r.succeeded_ids[id] = true
+        r.ctx:put("succeeded", id, true)
         r:task_state(id, "succeeded", pg, { attempt = t.attempt })
         return
       end
