@@ -92,7 +92,7 @@ M.DEFAULTS = {
 -- environment says.
 M.SHORT = {
   no_env = true,
-  storm_disks = 30, storm_runs = 10,
+  storm_trials = 1, storm_disks = 30, storm_runs = 10,
   kill_trials = 3, kill_disks = 30, kills = 2,
   two_trials = 1, two_disks = 30,
   timeout = 120,
