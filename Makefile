@@ -6,6 +6,8 @@
 #   make test         build with -Werror and run every spec (busted)
 #   make test-sanitize  the suite under ASan+UBSan, then under TSan
 #   make bench        the benchmarks in bench/ (figures in BENCHMARKS.md)
+#   make chaos        the chaos suite: fault storm, kill -9, two runs at once
+#                     (CHAOS_* variables; not part of make test)
 #   make install PREFIX=/usr/local   /   make uninstall
 #
 # Sources are found by directory: src/core is linked into both programs,
@@ -39,7 +41,7 @@ EMU_OBJ   := $(EMU_SRC:%.c=$(BUILD)/obj/%.o)
 BUSTED := /usr/bin/busted
 SPECS  ?= spec
 
-.PHONY: all deps check-deps test test-sanitize test-asan test-tsan bench \
+.PHONY: all deps check-deps test test-sanitize test-asan test-tsan bench chaos \
         install uninstall clean
 
 all: $(BUILD)/pdlua $(BUILD)/pdlua-emu
@@ -104,6 +106,15 @@ demo: all
 
 bench: all
 	@for b in bench/*.lua; do echo "== $$b"; $(BUILD)/pdlua $$b || exit 1; done
+
+# Against fresh emulators: a fault storm on a generated 1,000-disk fleet,
+# kill -9 at seeded points with --resume, two runs at once over overlapping
+# selections (spec/support/chaos.lua; a short version runs in make test).
+# Parameters: CHAOS_SEED, CHAOS_SCENARIOS, CHAOS_STORM_DISKS, ... (see the
+# module's header), or CHAOS_ARGS="--kill-trials 3 ...".
+chaos: all
+	PDLUA_BIN=$(abspath $(BUILD))/pdlua PDLUA_EMU=$(abspath $(BUILD))/pdlua-emu \
+	  $(BUILD)/pdlua spec/chaos.lua $(CHAOS_ARGS)
 
 DATADIR := $(DESTDIR)$(PREFIX)/share/pdlua
 MANDIR  := $(DESTDIR)$(PREFIX)/share/man/man1

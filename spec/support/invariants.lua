@@ -16,8 +16,16 @@
 -- migrated one has its replacement, and the original is kept (labelled
 -- pdlua-state=migrated), or deleted with delete_original / retain_name. No
 -- leftover: no pdlua snapshot unless keep_snapshots (then one per migrated
--- disk), no pdlua disk besides the replacements, every disk READY. Raises
--- an assertion listing every violation.
+-- disk), no pdlua disk besides the replacements, every disk READY; and no
+-- data lost: every original's content fingerprint is still on some disk.
+-- Raises an assertion listing every violation.
+--
+-- When more than one run may have been at the fleet, what counts as
+-- migrated is read from the emulator, not from a run's word:
+--
+--   local moved = invariants.migrated_disks(before, after, {target_type = "pd-ssd"})
+--   invariants.check(before, after, {target_type = "pd-ssd", migrated = moved})
+--   invariants.lost_data(before, mid_run_state, {snapshots = true})
 local naming = require "pdlua.migrate.naming"
 
 local M = {}
@@ -54,6 +62,54 @@ local function set_of(list)
   local s = {}
   for _, x in ipairs(list or {}) do s[x] = true end
   return s
+end
+
+--- The disks of `before` that the emulator's `after` shows migrated: the
+-- disk pdlua names as the replacement (naming.new_disk_name) exists in the
+-- original's zone, of the target type, labelled pdlua-migrated-from with
+-- the original's name. Whether the rest is right (the swap, the original's
+-- label, the data) is for `check` to say.
+-- @tparam table opts {target_type, retain_name}
+-- @treturn {string,...} names, in the order of before.disks
+function M.migrated_disks(before, after, opts)
+  local adisks = index(after.disks, disk_key)
+  local out = {}
+  for _, bd in ipairs(before.disks or {}) do
+    local zone = last(bd.zone)
+    local nd = adisks[zone .. "/" .. naming.new_disk_name(bd.name, opts.target_type, opts.retain_name)]
+    if nd and last(nd.type) == opts.target_type and nd.labels
+        and nd.labels["pdlua-migrated-from"] == bd.name then
+      out[#out + 1] = bd.name
+    end
+  end
+  return out
+end
+
+--- Data lost: the disks of `before` whose content fingerprint is on no disk
+-- of `after` (nor on a snapshot, with opts.snapshots — a run stopped half
+-- way may hold an original only in its snapshot).
+-- @treturn {string,...} one message per lost disk (empty when none)
+function M.lost_data(before, after, opts)
+  local held = {}
+  for _, d in ipairs(after.disks or {}) do
+    if d.contentFingerprint then held[d.contentFingerprint] = held[d.contentFingerprint] or ("disk " .. d.name) end
+  end
+  if opts and opts.snapshots then
+    for _, s in ipairs(after.snapshots or {}) do
+      if s.contentFingerprint then
+        held[s.contentFingerprint] = held[s.contentFingerprint] or ("snapshot " .. s.name)
+      end
+    end
+  end
+  local out = {}
+  for _, bd in ipairs(before.disks or {}) do
+    local fp = bd.contentFingerprint
+    if fp and not held[fp] then
+      out[#out + 1] = ("data lost: the content of %s (%s) is on no disk%s"):format(
+        disk_key(bd), tostring(fp), opts and opts.snapshots and " or snapshot" or "")
+    end
+  end
+  return out
 end
 
 --- Checks `after` against `before`. See the module's header for `expect`:
@@ -225,6 +281,8 @@ function M.check(before, after, expect)
   if expect.keep_snapshots and kept ~= #(expect.migrated or {}) then
     fail("%d snapshots kept, expected %d", kept, #(expect.migrated or {}))
   end
+
+  for _, msg in ipairs(M.lost_data(before, after)) do bad[#bad + 1] = msg end
 
   if #bad > 0 and not expect.no_raise then
     error("invariants violated:\n  " .. table.concat(bad, "\n  "), 2)
