@@ -29,7 +29,6 @@ describe("chaos (short)", function()
   end)
 
   it("two runs at once over overlapping selections: each disk moved by one run, nothing lost", function()
-    pending("two concurrent runs: enabled once disks are claimed")  -- delete this line to run it
     expect_all_passed(chaos.two_runs(cfg))
   end)
 end)
