@@ -21,10 +21,9 @@
 --     disk_creates, power);
 -- and so it ignores request latency, discovery and pending time.
 local root = debug.getinfo(1, "S").source:match("^@(.*)/bench/migrate_fleet%.lua$") or "."
-package.path = root .. "/spec/?.lua;" .. package.path
 local cjson = require "cjson"
 local emulator = require "pdlua.emulator"
-local invariants = require "support.invariants"
+local invariants = require "pdlua.invariants"
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local function read(path)

@@ -9,8 +9,7 @@
 --
 --   build/pdlua examples/demo.lua [--latency-scale X] [extra migrate.lua flags]
 local root = debug.getinfo(1, "S").source:match("^@(.*)/examples/demo%.lua$") or "."
-package.path = root .. "/spec/?.lua;" .. package.path
-local invariants = require "support.invariants"
+local invariants = require "pdlua.invariants"
 local cjson = require "cjson"
 local emulator = require "pdlua.emulator"
 
@@ -23,8 +22,11 @@ local function read(path)
   return s
 end
 
-local pdlua = os.getenv("PDLUA_BIN") or (root .. "/build/pdlua")
-local emu_bin = os.getenv("PDLUA_EMU") or (root .. "/build/pdlua-emu")
+-- The pdlua running this script, and the pdlua-emu installed beside it
+-- (build/ in a checkout, the prefix's bin/ once installed).
+local pdlua = os.getenv("PDLUA_BIN") or arg[-1] or "pdlua"
+local emu_bin = os.getenv("PDLUA_EMU") or (pdlua:match("^(.*)/[^/]*$") or ".") .. "/pdlua-emu"
+if not pdlua:find("/", 1, true) and not os.getenv("PDLUA_EMU") then emu_bin = "pdlua-emu" end
 local fleet = root .. "/examples/fleets/demo.json"
 
 local scale = "0.005"

@@ -7,7 +7,7 @@ local cleanup = require "tasks.cleanup"
 local migrate = require "workflows.migrate"
 local report = require "pdlua.migrate.report"
 local e2e = require "spec.migrate.e2e"
-local invariants = require "support.invariants"
+local invariants = require "pdlua.invariants"
 
 local function not_found()
   error(pd.error { code = 404, reason = "notFound", message = "not found", retryable = false }, 0)

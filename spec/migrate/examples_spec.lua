@@ -2,7 +2,7 @@
 -- README's first command and the examples keep working.
 local e2e = require "spec.migrate.e2e"
 local env = require "support.env"
-local invariants = require "support.invariants"
+local invariants = require "pdlua.invariants"
 
 if not e2e.ready() then
   describe("examples", function() pending("needs the engine and the Compute Engine client") end)

@@ -2,7 +2,7 @@
 -- points and resumed, and interrupted with Ctrl-C: it converges, never
 -- duplicates anything, and the invariants hold after every run.
 local e2e = require "spec.migrate.e2e"
-local invariants = require "support.invariants"
+local invariants = require "pdlua.invariants"
 
 if not e2e.ready() then
   describe("resilience", function() pending("needs the engine and the Compute Engine client") end)

@@ -1,7 +1,7 @@
 -- An operation failing at each step, one at a time: the instance (or disk)
 -- it hit is put back exactly as it was, the rest of the run goes on.
 local e2e = require "spec.migrate.e2e"
-local invariants = require "support.invariants"
+local invariants = require "pdlua.invariants"
 
 if not e2e.ready() then
   describe("rollback", function() pending("needs the engine and the Compute Engine client") end)

@@ -56,7 +56,7 @@
 local e2e = require "spec.migrate.e2e"
 local emu_mod = require "support.emu"
 local env = require "support.env"
-local invariants = require "support.invariants"
+local invariants = require "pdlua.invariants"
 local naming = require "pdlua.migrate.naming"
 local cli = require "pdlua.migrate.cli"
 local cjson = require "cjson"

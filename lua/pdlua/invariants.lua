@@ -1,6 +1,8 @@
---- The safety invariants of a migration, checked on the emulator's state.
+--- pdlua.invariants: the safety invariants of a migration, checked on two
+-- states of the emulator (before and after); the demo, the chaos suite and
+-- the specs share it.
 --
---   local invariants = require "support.invariants"
+--   local invariants = require "pdlua.invariants"
 --   local before = emu:state()
 --   ... run pdlua migrate.lua ...
 --   invariants.check(before, emu:state(), {target_type = "pd-ssd",
