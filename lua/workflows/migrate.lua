@@ -407,7 +407,8 @@ end
 -- @tparam table o options (M.options)
 -- @tparam table plan
 -- @tparam[opt] table p {journal, resumed (journal state), on_progress,
---   on_event, log}
+--   on_event, log, on_workflow (called with the pd.workflow before it
+--   runs, e.g. to keep it for wf:cancel())}
 -- @treturn table result {plan, report, res (the engine's result), ok,
 --   interrupted}
 function M.execute(o, plan, p)
@@ -427,6 +428,7 @@ function M.execute(o, plan, p)
     end
   end
   local wf = M.workflow(r, p.name)
+  if p.on_workflow then p.on_workflow(wf) end
   if r.journal then
     r.journal:write { type = "run", event = "started", resumed = p.resumed ~= nil }
   end
