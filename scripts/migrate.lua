@@ -164,11 +164,17 @@ if not state then
 end
 
 -- A journal that cannot be written stops new work at once: nothing may
--- be done that it could not record (the steps in flight finish or are
--- put back, and each task checks the journal before it starts).
-local wf_running
-local j, jerr = journal_mod.open(journal_path, { on_failure = function()
-  if wf_running then wf_running:cancel() end
+-- be done that it could not record. The steps under way finish (they are
+-- not cut short, which could leave half-made resources to undo) and the
+-- groups they cannot complete are put back; each task also checks the
+-- journal before it starts.
+local wf_running, say
+local j, jerr = journal_mod.open(journal_path, { on_failure = function(why)
+  if wf_running then wf_running:cancel { drain = true } end
+  if say then
+    say(("cannot write the journal %s: starting nothing new; the steps under way finish or are put back (Ctrl-C stops them now)")
+      :format(why))
+  end
 end })
 if not j then fatal(2, jerr) end
 if not state then
@@ -185,6 +191,7 @@ local progress = progress_mod.new { quiet = opts.quiet, verbose = opts.verbose,
                                     events = opts.events, run = stem,
                                     name = "migrate " .. stem, total_items = counts.planned }
 if progress.tty then o.progress_interval = 0.1 end
+say = progress.log
 local result = migrate.execute(o, plan, {
   journal = j, resumed = state, on_progress = progress.on_progress,
   on_event = progress.on_event, log = progress.log, name = "migrate " .. stem,
