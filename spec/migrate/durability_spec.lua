@@ -88,11 +88,20 @@ describe("host.lock_file", function()
     os.execute("rm -rf " .. dir)
   end)
 
-  it("is taken again by the process that holds it; a path it cannot create is an error with the path", function()
+  it("is taken again by the process that holds it, until it lets go; a path it cannot create is an error", function()
     local dir = e2e.state_dir()
     os.execute("mkdir -p " .. dir)
-    assert.is_true(host.lock_file(dir .. "/again.lock"))
-    assert.is_true(host.lock_file(dir .. "/again.lock"))
+    local path = dir .. "/again.lock"
+    local try = ([[-e "print(require('pdlua.host').lock_file('%s'))"]]):format(path)
+    assert.is_true(host.lock_file(path))
+    assert.is_true(host.lock_file(path))
+    local held = false
+    for _, p in ipairs(host.locks()) do held = held or p == path end
+    assert.is_true(held)
+    assert.matches("^nil\theld\t%d+ ", (env.pdlua_run(try)))
+    assert.is_true(host.unlock_file(path))
+    assert.is_false(host.unlock_file(path))
+    assert.equal("true\n", (env.pdlua_run(try)))
     local ok, err, errno, name = host.lock_file(dir .. "/missing/dir/x.lock")
     assert.is_nil(ok)
     assert.equal(dir .. "/missing/dir/x.lock: No such file or directory", err)

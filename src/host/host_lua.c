@@ -500,6 +500,7 @@ struct held_lock {
     dev_t dev;
     ino_t ino;
     int fd;
+    char *path;
 };
 static struct held_lock *held_locks;
 static size_t nheld_locks;
@@ -579,11 +580,46 @@ static int l_lock_file(lua_State *L)
          * too full to say it. */
         if (ftruncate(fd, 0) == 0 && n > 0)
             (void)write_all(fd, text, (size_t)n);
-        held_locks[nheld_locks++] = (struct held_lock){fst.st_dev, fst.st_ino, fd};
+        char *copy = strdup(path);
+        if (!copy) {
+            close(fd);
+            return luaL_error(L, "out of memory");
+        }
+        held_locks[nheld_locks++] = (struct held_lock){fst.st_dev, fst.st_ino, fd, copy};
         lua_pushboolean(L, 1);
         return 1;
     }
     return push_errno(L, EAGAIN, path);
+}
+
+/* host.unlock_file(path) -> whether this process held it
+ * Lets go of a lock taken with lock_file (a process that goes on after
+ * the work the lock was for: the REPL after a migrate{}). */
+static int l_unlock_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    for (size_t i = 0; i < nheld_locks; i++) {
+        if (strcmp(held_locks[i].path, path) == 0) {
+            close(held_locks[i].fd);
+            free(held_locks[i].path);
+            held_locks[i] = held_locks[--nheld_locks];
+            lua_pushboolean(L, 1);
+            return 1;
+        }
+    }
+    lua_pushboolean(L, 0);
+    return 1;
+}
+
+/* host.locks() -> {path, ...}: the locks this process holds. */
+static int l_locks(lua_State *L)
+{
+    lua_createtable(L, (int)nheld_locks, 0);
+    for (size_t i = 0; i < nheld_locks; i++) {
+        lua_pushstring(L, held_locks[i].path);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
 }
 
 /* The interrupt of the running REPL command, for the count hook. */
@@ -655,6 +691,8 @@ int luaopen_pdlua_host(lua_State *L)
         {"fsync", l_fsync},
         {"write_file_atomic", l_write_file_atomic},
         {"lock_file", l_lock_file},
+        {"unlock_file", l_unlock_file},
+        {"locks", l_locks},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);
