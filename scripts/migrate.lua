@@ -7,8 +7,10 @@
 -- (its journal, named after the command, in --state-dir), shows the plan
 -- and asks before changing anything, runs the workflow
 -- (workflows.migrate), and prints the report. Exit codes: 0 all done, 1
--- some disks rolled back or failed, 2 usage or input error (nothing
--- started), 130 interrupted.
+-- some disks rolled back or failed, or the journal or the report could not
+-- be written, 2 usage or input error (nothing started), another run of the
+-- command in progress, or a journal --resume cannot go on from, 130
+-- interrupted.
 local cli = require "pdlua.migrate.cli"
 local journal_mod = require "pdlua.migrate.journal"
 local report_mod = require "pdlua.migrate.report"
