@@ -156,6 +156,33 @@ describe("journal", function()
     os.remove(path)
   end)
 
+  it("keeps every line whole when many tasks journal at once (their fsyncs shared)", function()
+    if type(pd) ~= "table" or type(pd.workflow) ~= "function" then
+      pending("needs the engine")
+      return
+    end
+    local path = os.tmpname()
+    local j = assert(journal.open(path))
+    assert.is_true(j:write { type = "plan", plan = { version = 1 } })
+    local wf = pd.workflow("journal-load")
+    for k = 1, 40 do
+      wf:task { id = "t" .. k, run = function()
+        for i = 1, 20 do
+          assert(j:write { type = "task", id = ("t%d:%d"):format(k, i), state = "succeeded", group = "g" .. k })
+          if i % 5 == 0 then pd.sleep(0.001) end
+        end
+      end }
+    end
+    local res = wf:run { max_parallel = 40, progress = false }
+    assert.is_true(res.ok)
+    assert.is_true(j:close())
+    local st = assert(journal.load(path))
+    assert.equal(0, st.bad_lines)
+    assert.equal(801, st.lines)
+    for k = 1, 40 do assert.equal("succeeded", st.tasks[("t%d:20"):format(k)].state) end
+    os.remove(path)
+  end)
+
   describe("damaged", function()
     local dir, path
     before_each(function()
