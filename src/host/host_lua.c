@@ -14,7 +14,8 @@
  * stops on Ctrl-C. The hook fires once per command: after that the
  * command's own code (an engine run rolling back, say) is left to finish.
  *
- * Durable files (host.fsync, host.write_file_atomic, host.lock_file): what
+ * Durable files (host.fsync, host.write_file_atomic, host.sync_dir,
+ * host.lock_file): what
  * a migration's journal, report and run lock stand on. Each releases the
  * interpreter lock while the kernel may block (fsync waits for the disk),
  * so the workflow's other tasks keep running meanwhile.
@@ -495,6 +496,21 @@ static int l_write_file_atomic(lua_State *L)
     return 1;
 }
 
+/* host.sync_dir(path) -> true | nil, "path: error", errno, errno name
+ * fsyncs the directory holding `path`, so that a file just created or
+ * renamed there is still there after a crash (lock released meanwhile). */
+static int l_sync_dir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    pd_unlock();
+    int err = sync_parent(path);
+    pd_lock();
+    if (err)
+        return push_errno(L, err, path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* The locks this process holds: kept open (and so held) until it exits. */
 struct held_lock {
     dev_t dev;
@@ -690,6 +706,7 @@ int luaopen_pdlua_host(lua_State *L)
         {"call", l_call},
         {"fsync", l_fsync},
         {"write_file_atomic", l_write_file_atomic},
+        {"sync_dir", l_sync_dir},
         {"lock_file", l_lock_file},
         {"unlock_file", l_unlock_file},
         {"locks", l_locks},

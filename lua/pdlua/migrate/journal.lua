@@ -63,11 +63,20 @@ function M.open(path, o)
     local ok, err = M.ensure_dir(dir)
     if not ok then return nil, err end
   end
+  local new = not M.exists(path)
   local f, err = io.open(path, "a")
   if not f then return nil, ("cannot open journal: %s"):format(err) end
   -- Unbuffered: each record is one write(2) of its whole line, and a write
   -- that fails leaves nothing behind in a buffer for close to write later.
   f:setvbuf("no")
+  -- A new journal's name must outlive a crash as much as its lines.
+  if new and o.sync ~= false and host_ok and host.sync_dir then
+    local ok, serr = host.sync_dir(path)
+    if not ok then
+      f:close()
+      return nil, ("cannot open journal: %s"):format(serr)
+    end
+  end
   return setmetatable({ path = path, file = f, lines = 0, on_failure = o.on_failure,
                         sync = o.sync ~= false and fsync ~= nil }, M)
 end
@@ -269,6 +278,7 @@ function M.set_aside(path)
   end
   local ok, err = os.rename(path, to)
   if not ok then return nil, err end
+  if host_ok and host.sync_dir then host.sync_dir(to) end
   return to
 end
 
