@@ -166,6 +166,17 @@ local function first_failure(r, res, key)
   return best.id, err, cancelled
 end
 
+-- Whether the run stopped before some of a group's steps could start.
+local function stopped_early(r, res, key)
+  for _, id in ipairs(r.group_tasks[key] or {}) do
+    local t = res.tasks[id]
+    if t and t.state == "skipped" and t.reason == "stopped" and not id:match("^cleanup:") then
+      return true
+    end
+  end
+  return false
+end
+
 local function describe(id)
   local step, subject = id:match("^([%w_]+):(.*)$")
   subject = subject and subject:gsub("^instance/", "instance "):gsub("^disk/", "disk ") or id
@@ -228,7 +239,12 @@ function M.outcomes(r, res)
       if bst == "skipped" or bst == "pending" then
         set_all { status = "planned", error = "not started: the run stopped first", interrupted = true }
       elseif bst == "rolled_back" then
-        set_all { status = "rolled_back", error = why or "rolled back", interrupted = fcancel or nil }
+        -- Undone because the run stopped before its next step could start
+        -- (Ctrl-C, a cancel): an interruption, to run again, not an outcome.
+        local stopped = not fid and stopped_early(r, res, key)
+        set_all { status = "rolled_back",
+                  error = why or (stopped and "rolled back: the run stopped before its next step") or "rolled back",
+                  interrupted = (fcancel or stopped) or nil }
       elseif bst == "rollback_failed" then
         set_all { status = "failed", error = (why or "a step failed") .. "; putting it back failed: " ..
                     tostring(begin.rollback and begin.rollback.error or begin.error), action = RETRY,
