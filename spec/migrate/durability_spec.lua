@@ -152,6 +152,48 @@ describe("host.write_file_atomic and host.fsync", function()
   end)
 end)
 
+describe("the events file", function()
+  it("says once on stderr that it cannot be written, and writes nothing more", function()
+    local full = io.open("/dev/full", "a")
+    if not full then
+      pending("no /dev/full on this system")
+      return
+    end
+    full:close()
+    local script = os.tmpname()
+    write_file(script, [[
+local events = require "pdlua.events"
+local w = assert(events.open("/dev/full", { run = "r", workflow = "w" }))
+w:run_started(3)
+for i = 1, 3 do w:event { type = "log", task = "t" .. i, message = "m", time = i } end
+w:run_finished { ok = true, exit_code = 0, counts = {} }
+print(w:close())
+]])
+    local out, err, code = env.pdlua_run(env.quote(script))
+    os.remove(script)
+    assert.equal(0, code, err)
+    assert.equal("nil\t/dev/full: No space left on device\n", out)
+    local said = select(2, err:gsub("cannot write the events file /dev/full: No space left on device", ""))
+    assert.equal(1, said, err)
+  end)
+
+  it("closes (and syncs) a file it wrote whole", function()
+    local path = os.tmpname()
+    local events = require "pdlua.events"
+    local w = assert(events.open(path, { run = "r", workflow = "w" }))
+    w:run_started(1)
+    w:event { type = "state", task = "a", state = "running", previous = "pending", time = 0.1 }
+    assert.is_true(w:close())
+    local n = 0
+    for line in read_file(path):gmatch("[^\n]+") do
+      assert.is_table(cjson.decode(line))
+      n = n + 1
+    end
+    assert.equal(2, n)
+    os.remove(path)
+  end)
+end)
+
 if not e2e.ready() then
   describe("migrate.lua's files", function() pending("needs the engine and the Compute Engine client") end)
   return
