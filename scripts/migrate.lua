@@ -7,8 +7,10 @@
 -- (its journal, named after the command, in --state-dir), shows the plan
 -- and asks before changing anything, runs the workflow
 -- (workflows.migrate), and prints the report. Exit codes: 0 all done, 1
--- some disks rolled back or failed, 2 usage or input error (nothing
--- started), 130 interrupted.
+-- some disks rolled back or failed, or the journal or the report could not
+-- be written, 2 usage or input error (nothing started), another run of the
+-- command in progress, or a journal --resume cannot go on from, 130
+-- interrupted.
 local cli = require "pdlua.migrate.cli"
 local journal_mod = require "pdlua.migrate.journal"
 local report_mod = require "pdlua.migrate.report"
@@ -55,11 +57,31 @@ local stem = cli.run_stem(opts)
 local journal_path = opts.state_dir .. "/" .. stem .. ".journal.jsonl"
 local report_path = opts.state_dir .. "/" .. stem .. ".report.json"
 
-local state
-if journal_mod.exists(journal_path) then
-  state = journal_mod.load(journal_path)
-  if not state.plan then state = nil end
+-- One run of a command at a time: an flock on "<journal>.lock", taken
+-- before the journal is read and held until this process exits (the
+-- kernel lets go of it however the process ends, kill -9 included).
+local lock_path = journal_path .. ".lock"
+if not opts.dry_run then
+  local locked, why, holder = journal_mod.lock(journal_path)
+  if not locked and why == "held" then
+    local pid, host = tostring(holder or ""):match("^(%d+)%s*(%S*)")
+    local f = io.open("/proc/sys/kernel/hostname", "r")
+    local here = f and f:read("l")
+    if f then f:close() end
+    if pid and host ~= "" and here and host ~= here then pid = pid .. " on " .. host end
+    fatal(2, ("another run of this command is in progress (pid %s, lock %s)"):format(
+      pid or "unknown", lock_path))
+  elseif not locked then
+    fatal(2, ("cannot take the lock %s: %s"):format(lock_path, tostring(why)))
+  end
 end
+
+-- The journal: what to go on from (journal.recover sets aside or trims
+-- what cannot be read, and says so).
+local state, notes, jfatal = journal_mod.recover(journal_path,
+  { resume = opts.resume, read_only = opts.dry_run })
+for _, note in ipairs(notes) do io.stderr:write("migrate.lua: ", note, "\n") end
+if jfatal then fatal(2, jfatal) end
 if opts.resume and not state then
   usage_error(("nothing to resume: no journal of this command in %s (%s)"):format(
     opts.state_dir, journal_path))
@@ -70,6 +92,9 @@ local ok_client, client = pcall(gcp.client, {
 })
 if not ok_client then fatal(2, "cannot set up the Compute Engine client: " .. tostring(client)) end
 opts.client = client
+-- A new run after a journal was set aside keeps that journal's run id, so
+-- that the disks it claimed are still this command's.
+if not state then opts.run_id = journal_mod.last_run_id(journal_path) end
 local o = migrate.options(opts)
 
 -- The plan: from the journal when continuing a run, else from the project.
@@ -147,64 +172,77 @@ if not state then
   end
 end
 
--- One run of a command at a time: a lock file next to the journal holds
--- the pid of the run that owns it (a run killed with -9 leaves it behind;
--- a pid that is gone, or is not a migrate.lua, no longer holds it).
-local lock_path = journal_path .. ".lock"
-local function proc_read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-do
-  local holder = (proc_read(lock_path) or ""):match("%d+")
-  local cmdline = holder and proc_read("/proc/" .. holder .. "/cmdline")
-  if cmdline and cmdline:find("migrate.lua", 1, true) then
-    fatal(2, ("another run of this command is in progress (pid %s; %s)"):format(holder, lock_path))
+-- A journal that cannot be written stops new work at once: nothing may
+-- be done that it could not record. The steps under way finish (they are
+-- not cut short, which could leave half-made resources to undo) and the
+-- groups they cannot complete are put back; each task also checks the
+-- journal before it starts.
+local wf_running, say
+local j, jerr = journal_mod.open(journal_path, { on_failure = function(why)
+  if wf_running then wf_running:cancel { drain = true } end
+  if say then
+    say(("cannot write the journal %s: starting nothing new; the steps under way finish or are put back (Ctrl-C stops them now)")
+      :format(why))
   end
-end
-local j, jerr = journal_mod.open(journal_path)
+end })
 if not j then fatal(2, jerr) end
-do
-  local f = io.open(lock_path, "w")
-  if f then
-    f:write((proc_read("/proc/self/stat") or ""):match("^(%d+)") or "", "\n")
-    f:close()
-  end
-end
 if not state then
   j:write { type = "plan", plan = plan, command = { ... } }
+  if j.failed then
+    j:close()
+    os.remove(journal_path)
+    fatal(1, ("cannot write the journal %s; nothing was changed; free space and run the same command again")
+      :format(j.failed))
+  end
 end
 
 local progress = progress_mod.new { quiet = opts.quiet, verbose = opts.verbose,
                                     events = opts.events, run = stem,
                                     name = "migrate " .. stem, total_items = counts.planned }
 if progress.tty then o.progress_interval = 0.1 end
+say = progress.log
 local result = migrate.execute(o, plan, {
   journal = j, resumed = state, on_progress = progress.on_progress,
   on_event = progress.on_event, log = progress.log, name = "migrate " .. stem,
+  on_workflow = function(wf) wf_running = wf end,
 })
 progress.close(result.res)
 j:close()
-os.remove(lock_path)
 
 local rep = result.report
 rep.run = stem
 rep.journal = journal_path
-local f = io.open(report_path, "w")
-if f then
-  f:write(report_mod.json(rep))
-  f:close()
+
+-- The journal failed: what happened is shown, but no report file claims
+-- an outcome the journal does not hold. The journal, missing what came
+-- after its failure (the steps finished or put back then), is set aside:
+-- the next run starts from what Compute Engine shows (the pdlua labels on
+-- the disks) rather than from a story that stops short.
+if j.failed then
+  rep.ok = false
+  rep.journal_error = j.failed
+  io.write(opts.format == "json" and report_mod.json(rep) or report_mod.text(rep))
+  io.stdout:flush()
+  local aside, aerr = journal_mod.set_aside(journal_path)
+  fatal(1, ("cannot write the journal %s; new work was stopped and what was in flight was finished or put back; %s; free space and run the same command again (it starts from what Compute Engine shows)")
+    :format(j.failed, aside and ("the journal was moved to " .. aside)
+      or ("move the journal away first (it could not be moved: %s)"):format(tostring(aerr))))
 end
+
+-- The report file: whole or not at all (temporary file, fsync, rename).
+local report_json = report_mod.json(rep)
+local wrote, werr = require("pdlua.host").write_file_atomic(report_path, report_json)
 if opts.format == "json" then
-  io.write(report_mod.json(rep))
+  io.write(report_json)
 else
   io.write(report_mod.text(rep))
-  io.write(("Report: %s\n"):format(report_path))
+  if wrote then io.write(("Report: %s\n"):format(report_path)) end
 end
 io.stdout:flush()
+if not wrote then
+  fatal(1, ("cannot write the report %s (the run's outcome is above and in the journal %s)")
+    :format(tostring(werr), journal_path))
+end
 
 if result.interrupted then
   io.stderr:write("Interrupted: run the same command again to continue.\n")

@@ -177,6 +177,12 @@ void pd_exec_wait(pd_exec *x, pd_interrupt *caller, double until, pd_exec_batch 
  * its own run finishes), and the rollbacks due run. Any thread. */
 void pd_exec_cancel(pd_exec *x);
 
+/* Stops the run without interrupting anything: nothing new starts, the
+ * running attempts finish (without retries), and the rollbacks due run.
+ * The run counts as cancelled; a pd_exec_cancel after it still interrupts
+ * what is running. Any thread. */
+void pd_exec_drain(pd_exec *x);
+
 /* Progress: counts per state, the tasks running now (up to max), the
  * seconds since the start. Any thread, lock not needed. */
 size_t pd_exec_progress(pd_exec *x, int counts[PD_TASK_NSTATES], int *running,

@@ -27,7 +27,10 @@
 -- The "run" line that ends a run carries `counts`, `ok`, `exit_code` and
 -- `makespan`. Lines are written whole and flushed, so a crash loses at most
 -- the line being written; the file is appended to, so a resumed run adds
--- to the same audit trail.
+-- to the same audit trail. A file the writer opened is fsynced when it is
+-- closed. A write that fails (a full disk) is said once on stderr and the
+-- file gets nothing more: the run goes on (the events file is for people
+-- and dashboards; the run's own memory is its journal).
 local cjson = require "cjson"
 local host_ok, host = pcall(require, "pdlua.host")
 
@@ -74,6 +77,7 @@ function M.open(target, o)
     local err
     f, err = io.open(target, "a")
     if not f then return nil, err end
+    f:setvbuf("no")   -- one write(2) a line: a failed one leaves nothing buffered
     owned = true
   elseif io.type(target) ~= "file" then
     return nil, "expected a path or an open file, got " .. type(target)
@@ -83,8 +87,18 @@ function M.open(target, o)
     .. os.date("!%Y%m%dT%H%M%SZ", math.floor(t0)))
   local w = {run = run}
   local began = {}   -- task id -> elapsed when its attempt or rollback began
+  local name = type(target) == "string" and target or "(events file)"
+
+  -- The first failure, said once; nothing is written after it.
+  local function failed(err)
+    if w.failed then return end
+    w.failed = ("%s: %s"):format(name, tostring(err or "write failed"))
+    io.stderr:write("pdlua: cannot write the events file ", w.failed,
+                    "; the events after this point are not in it\n")
+  end
 
   local function put(rec)
+    if w.failed then return end
     rec.run = run
     rec.workflow = o.workflow
     local ok, line = pcall(cjson.encode, rec)
@@ -92,8 +106,9 @@ function M.open(target, o)
       line = cjson.encode{run = run, time = rec.time, kind = rec.kind, task = rec.task,
                           state = rec.state, error = "unencodable event: " .. tostring(line)}
     end
-    f:write(line, "\n")
-    f:flush()
+    local wok, err = f:write(line .. "\n")
+    if wok then wok, err = f:flush() end
+    if not wok then failed(err) end
   end
 
   --- Writes one engine event (the table given to `on_event`).
@@ -134,8 +149,20 @@ function M.open(target, o)
         counts = res.counts, stopped = res.stopped}
   end
 
+  --- Closes the file (one the writer opened is synced to the disk
+  -- first). Returns true, or nil and the first failure.
   function w:close()
-    if owned then f:close() end
+    if owned and io.type(f) == "file" then
+      if not w.failed then
+        local ok, err = f:flush()
+        if ok and host_ok and host.fsync then ok, err = host.fsync(f) end
+        if not ok then failed(err) end
+      end
+      local ok, err = f:close()
+      if not ok then failed(err) end
+    end
+    if w.failed then return nil, w.failed end
+    return true
   end
 
   return w

@@ -185,8 +185,16 @@ end
 
 -- Runs scripts/migrate.lua in this process with these arguments: the same
 -- plan, confirmation, journal, progress and report as the command line.
--- Its os.exit becomes a return of the exit code, so the REPL stays.
+-- Its os.exit becomes a return of the exit code, so the REPL stays; the
+-- run lock it took (held until its process ends) is let go of then.
 local function run_migrate_script(args)
+  local held = {}
+  for _, p in ipairs(host.locks()) do held[p] = true end
+  local function unlock()
+    for _, p in ipairs(host.locks()) do
+      if not held[p] then host.unlock_file(p) end
+    end
+  end
   local _, script_dir = require("pdlua.core").paths()
   local path = script_dir .. "/migrate.lua"
   local exit_tag = {}
@@ -200,6 +208,7 @@ local function run_migrate_script(args)
   io.stdout:flush()
   local ok, e = pcall(chunk, table.unpack(args))
   io.stdout:flush()
+  unlock()
   if ok then return 0 end
   if type(e) == "table" and getmetatable(e) and getmetatable(e).__index == exit_tag then
     return e.code

@@ -186,6 +186,17 @@ local function first_failure(r, res, key)
   return best.id, err, cancelled
 end
 
+-- Whether the run stopped before some of a group's steps could start.
+local function stopped_early(r, res, key)
+  for _, id in ipairs(r.group_tasks[key] or {}) do
+    local t = res.tasks[id]
+    if t and t.state == "skipped" and t.reason == "stopped" and not id:match("^cleanup:") then
+      return true
+    end
+  end
+  return false
+end
+
 local function describe(id)
   local step, subject = id:match("^([%w_]+):(.*)$")
   subject = subject and subject:gsub("^instance/", "instance "):gsub("^disk/", "disk ") or id
@@ -261,10 +272,12 @@ function M.outcomes(r, res)
         -- Claiming failed, and what was claimed was released: as found.
         set_all { status = "rolled_back", error = tostring(begin.error) }
       elseif bst == "rolled_back" then
-        -- Put back because the run was stopped (Ctrl-C) rather than
-        -- because a step failed: it is taken up again by the next run.
-        set_all { status = "rolled_back", error = why or "rolled back",
-                  interrupted = fcancel or (fid == nil and r.interrupted) or nil }
+        -- Undone because the run stopped before its next step could start
+        -- (Ctrl-C, a cancel): an interruption, to run again, not an outcome.
+        local stopped = not fid and stopped_early(r, res, key)
+        set_all { status = "rolled_back",
+                  error = why or (stopped and "rolled back: the run stopped before its next step") or "rolled back",
+                  interrupted = (fcancel or stopped) or nil }
       elseif bst == "rollback_failed" then
         set_all { status = "failed", error = (why or "a step failed") .. "; putting it back failed: " ..
                     tostring(begin.rollback and begin.rollback.error or begin.error), action = RETRY,
@@ -521,7 +534,8 @@ end
 -- @tparam table o options (M.options)
 -- @tparam table plan
 -- @tparam[opt] table p {journal, resumed (journal state), on_progress,
---   on_event, log}
+--   on_event, log, on_workflow (called with the pd.workflow before it
+--   runs, e.g. to keep it for wf:cancel())}
 -- @treturn table result {plan, report, res (the engine's result), ok,
 --   interrupted}
 function M.execute(o, plan, p)
@@ -538,6 +552,7 @@ function M.execute(o, plan, p)
     end
   end
   local wf = M.workflow(r, p.name)
+  if p.on_workflow then p.on_workflow(wf) end
   if r.journal then
     r.journal:write { type = "run", event = "started", resumed = p.resumed ~= nil }
   end
@@ -548,7 +563,7 @@ function M.execute(o, plan, p)
     on_progress = p.on_progress, on_event = p.on_event, context = r.ctx,
   }
   local interrupted = res.stopped == "cancelled" or res.cancelled == true
-  r.interrupted = interrupted
+
   local outcomes = M.outcomes(r, res)
   M.confirm(r)
   if r.journal then

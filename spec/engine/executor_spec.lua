@@ -185,6 +185,23 @@ describe("executor", function()
       assert.is_true(res.cancelled)
     end)
 
+    it("wf:cancel{drain = true} starts nothing new but lets what runs finish, then rolls back", function()
+      local wf = pd.workflow("d")
+      local undone = {}
+      wf:task{id = "slow", group = "g1", run = function() pd.sleep(0.3) end,
+              rollback = function() undone[#undone + 1] = "slow" end}
+      wf:task{id = "after_slow", group = "g1", deps = {"slow"}, run = noop}
+      wf:task{id = "drainer", run = function() pd.sleep(0.05); wf:cancel{drain = true} end}
+      wf:task{id = "later", deps = {"drainer"}, run = noop}
+      local res = h.run(wf, {max_parallel = 3, rollback = "group", fail = "continue"})
+      assert.equal("succeeded", res.tasks.drainer.state)
+      assert.equal("rolled_back", res.tasks.slow.state)
+      assert.same({"slow"}, undone)
+      assert.equal("skipped", res.tasks.after_slow.state)
+      assert.equal("skipped", res.tasks.later.state)
+      assert.is_true(res.cancelled)
+    end)
+
     it("wf:cancel() is false when the workflow is not running", function()
       local wf = pd.workflow("idle")
       assert.is_false(wf:cancel())

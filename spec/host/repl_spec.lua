@@ -128,7 +128,8 @@ describe("the REPL's client and helpers", function()
       ("migrate{target_disk_type = 'pd-balanced', disks = {'orphan-1'}, yes = true, quiet = true, state_dir = %q}")
         :format(state_dir),
       "migrate{target_disk_type = 'bogus'}",
-      "'still here'"}, "--project " .. emu.project .. " --zone us-central1-a")
+      "'still here'",
+      "'locks held: ' .. #require('pdlua.host').locks()"}, "--project " .. emu.project .. " --zone us-central1-a")
     os.execute("rm -rf " .. env.quote(state_dir))
     assert.equal(0, code, err)
     assert.matches("orphan%-1%s+us%-central1%-a%s+%-%s+pd%-standard%s+100 GB%s+%-> orphan%-1%-pdb", out)
@@ -138,6 +139,7 @@ describe("the REPL's client and helpers", function()
     assert.matches("\n0\n> ", out)                      -- migrate{} returned exit code 0
     assert.matches("unknown disk type 'bogus'", err)
     assert.matches("> 2\n> still here\n", out)           -- a usage error returns 2, the REPL stays
+    assert.matches("> locks held: 0\n", out)             -- the run's lock went with it
     local found
     for _, d in ipairs(emu:state().disks) do
       if d.name == "orphan-1-pdb" then found = d end

@@ -362,14 +362,26 @@ static int wf_critical_path(lua_State *L)
     return 1;
 }
 
+/* wf:cancel([{drain = true}]): with drain, the running tasks are left to
+ * finish instead of being interrupted. */
 static int wf_cancel(lua_State *L)
 {
     workflow *wf = check_wf(L);
+    int drain = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_getfield(L, 2, "drain");
+        drain = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
     if (!wf->running) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    pd_exec_cancel(wf->running);
+    if (drain)
+        pd_exec_drain(wf->running);
+    else
+        pd_exec_cancel(wf->running);
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -940,6 +940,13 @@ void pd_exec_cancel(pd_exec *x)
     pthread_mutex_unlock(&x->mu);
 }
 
+void pd_exec_drain(pd_exec *x)
+{
+    pthread_mutex_lock(&x->mu);
+    stop_run(x, PD_STOP_CANCELLED, 0);
+    pthread_mutex_unlock(&x->mu);
+}
+
 size_t pd_exec_progress(pd_exec *x, int counts[PD_TASK_NSTATES], int *running,
                         size_t max, double *elapsed)
 {

@@ -13,6 +13,12 @@
  * made the signals' foreground, with a count hook so even a busy Lua loop
  * stops on Ctrl-C. The hook fires once per command: after that the
  * command's own code (an engine run rolling back, say) is left to finish.
+ *
+ * Durable files (host.fsync, host.write_file_atomic, host.sync_dir,
+ * host.lock_file): what
+ * a migration's journal, report and run lock stand on. Each releases the
+ * interpreter lock while the kernel may block (fsync waits for the disk),
+ * so the workflow's other tasks keep running meanwhile.
  */
 #include "pdlua/core.h"
 #include "pdlua/interrupt.h"
@@ -23,13 +29,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
+#include <lualib.h>
 #include <poll.h>
+#include <pthread.h>
 #include <readline/history.h>
 #include <readline/readline.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -269,6 +280,364 @@ static int l_signal_count(lua_State *L)
     return 1;
 }
 
+/* Pushes nil, message, errno, errno's name (as Lua's io functions do, plus
+ * the name: "ENOSPC"). `what` (a path) prefixes the message when given. */
+static int push_errno(lua_State *L, int err, const char *what)
+{
+    lua_pushnil(L);
+    if (what)
+        lua_pushfstring(L, "%s: %s", what, strerror(err));
+    else
+        lua_pushstring(L, strerror(err));
+    lua_pushinteger(L, err);
+    const char *name = strerrorname_np(err);
+    lua_pushstring(L, name ? name : "");
+    return 4;
+}
+
+/* Group commit. Threads that fsync the same file at the same time share
+ * fsyncs: each takes a ticket once its data is in the kernel; one thread
+ * at a time runs fsync(2), which covers every ticket handed out before it
+ * began, while the others wait for the one that covers theirs. 160 tasks
+ * journaling at once then cost a few fsyncs, not 160 in a row. */
+typedef struct syncer {
+    dev_t dev;
+    ino_t ino;
+    uint64_t issued;    /* tickets handed out */
+    uint64_t synced;    /* every ticket up to this one is on the disk */
+    uint64_t failed;    /* every ticket up to this one failed ... */
+    int err;            /* ... with this errno */
+    int busy;           /* an fsync is under way */
+    struct syncer *next;
+} syncer;
+
+static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sync_cv = PTHREAD_COND_INITIALIZER;
+static syncer *syncers;
+
+/* The syncer of a file (sync_mu held); NULL when out of memory. */
+static syncer *syncer_of(dev_t dev, ino_t ino)
+{
+    for (syncer *s = syncers; s; s = s->next)
+        if (s->dev == dev && s->ino == ino)
+            return s;
+    syncer *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->dev = dev;
+    s->ino = ino;
+    s->next = syncers;
+    syncers = s;
+    return s;
+}
+
+/* Waits until `ticket` is on the disk (sync_mu held); 0 or an errno. */
+static int sync_ticket(syncer *s, uint64_t ticket, int fd)
+{
+    while (s->synced < ticket) {
+        if (s->failed >= ticket)
+            return s->err;
+        if (s->busy) {
+            pthread_cond_wait(&sync_cv, &sync_mu);
+            continue;
+        }
+        s->busy = 1;
+        uint64_t upto = s->issued;
+        pthread_mutex_unlock(&sync_mu);
+        int rc = fsync(fd);
+        int err = errno;
+        pthread_mutex_lock(&sync_mu);
+        s->busy = 0;
+        if (rc == 0) {
+            if (upto > s->synced)
+                s->synced = upto;
+        } else {
+            s->failed = upto;
+            s->err = err;
+        }
+        pthread_cond_broadcast(&sync_cv);
+    }
+    return 0;
+}
+
+/* host.fsync(file) -> true | nil, message, errno, errno name
+ * Flushes a Lua file's buffer to the kernel, then waits until the kernel
+ * has put it on the disk. The flush runs under the interpreter lock (the
+ * FILE is Lua's); the fsync, on a duplicate of the descriptor so that
+ * nothing the other threads do to the file can pull it away, runs with the
+ * lock released and is shared with other threads syncing the same file
+ * (group commit, above). */
+static int l_fsync(lua_State *L)
+{
+    luaL_Stream *s = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+    if (s->closef == NULL)
+        return luaL_error(L, "attempt to use a closed file");
+    if (fflush(s->f) != 0)
+        return push_errno(L, errno, NULL);
+    struct stat st;
+    int fd = fcntl(fileno(s->f), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return push_errno(L, errno, NULL);
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return push_errno(L, err, NULL);
+    }
+    pthread_mutex_lock(&sync_mu);
+    syncer *sy = syncer_of(st.st_dev, st.st_ino);
+    uint64_t ticket = sy ? ++sy->issued : 0;
+    pthread_mutex_unlock(&sync_mu);
+    pd_unlock();
+    int err = 0;
+    if (sy) {
+        pthread_mutex_lock(&sync_mu);
+        err = sync_ticket(sy, ticket, fd);
+        pthread_mutex_unlock(&sync_mu);
+    } else if (fsync(fd) != 0) {
+        err = errno;
+    }
+    close(fd);
+    pd_lock();
+    if (err)
+        return push_errno(L, err, NULL);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* Writes all of buf to fd; 0 or an errno. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (n == 0)
+            return EIO;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* fsyncs the directory holding `path`; 0 or an errno. File systems that
+ * cannot sync a directory (EINVAL) make their renames durable otherwise. */
+static int sync_parent(const char *path)
+{
+    char *dir = strdup(path);
+    if (!dir)
+        return ENOMEM;
+    char *slash = strrchr(dir, '/');
+    if (!slash) {
+        strcpy(dir, ".");
+    } else if (slash == dir) {
+        dir[1] = 0;
+    } else {
+        *slash = 0;
+    }
+    int err = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        err = errno;
+    } else {
+        if (fsync(fd) != 0 && errno != EINVAL)
+            err = errno;
+        close(fd);
+    }
+    free(dir);
+    return err;
+}
+
+/* The I/O of write_file_atomic, run without the interpreter lock; 0 or an
+ * errno (the temporary file is gone when it fails). */
+static int atomic_write(const char *path, const char *tmp, const char *data, size_t len)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return errno;
+    int err = write_all(fd, data, len);
+    if (!err && fsync(fd) != 0)
+        err = errno;
+    if (close(fd) != 0 && !err)
+        err = errno;
+    if (!err && rename(tmp, path) != 0)
+        err = errno;
+    if (err) {
+        unlink(tmp);
+        return err;
+    }
+    return sync_parent(path);
+}
+
+/* host.write_file_atomic(path, data) -> true | nil, "path: error", errno,
+ * errno name
+ * Replaces `path` with `data` so that a reader (or a crash) sees the old
+ * file or the new one, whole, never a part: writes path.tmp.<pid>, checks
+ * every write, fsyncs it, renames it over `path`, fsyncs the directory. */
+static int l_write_file_atomic(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
+        return luaL_error(L, "out of memory");
+    /* path and data stay anchored on this function's stack (and Lua
+     * strings never move), so they are read with the lock released. */
+    pd_unlock();
+    int err = atomic_write(path, tmp, data, len);
+    pd_lock();
+    free(tmp);
+    if (err)
+        return push_errno(L, err, path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* host.sync_dir(path) -> true | nil, "path: error", errno, errno name
+ * fsyncs the directory holding `path`, so that a file just created or
+ * renamed there is still there after a crash (lock released meanwhile). */
+static int l_sync_dir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    pd_unlock();
+    int err = sync_parent(path);
+    pd_lock();
+    if (err)
+        return push_errno(L, err, path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* The locks this process holds: kept open (and so held) until it exits. */
+struct held_lock {
+    dev_t dev;
+    ino_t ino;
+    int fd;
+    char *path;
+};
+static struct held_lock *held_locks;
+static size_t nheld_locks;
+
+/* Reads what the holder of a lock wrote in it (its pid and host). */
+static void push_holder(lua_State *L, const char *path)
+{
+    char buf[256];
+    ssize_t n = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+    }
+    if (n < 0)
+        n = 0;
+    buf[n] = 0;
+    buf[strcspn(buf, "\n")] = 0;
+    lua_pushstring(L, buf);
+}
+
+/* host.lock_file(path) -> true | nil, "held", holder | nil, message, errno,
+ * errno name
+ * Takes an exclusive lock on `path` (created if missing) for the rest of
+ * the life of this process: flock(LOCK_EX | LOCK_NB) on a descriptor that
+ * is never closed (nor inherited by children). The kernel drops it when the
+ * process ends, however it ends, so a lock is never stale. The file gets
+ * "<pid> <host>" for whoever finds it held; `holder` is that text. Locking
+ * a path this process already holds succeeds. */
+static int l_lock_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        for (size_t i = 0; i < nheld_locks; i++) {
+            if (held_locks[i].dev == st.st_dev && held_locks[i].ino == st.st_ino) {
+                lua_pushboolean(L, 1);
+                return 1;
+            }
+        }
+    }
+    struct held_lock *grown = realloc(held_locks, (nheld_locks + 1) * sizeof *held_locks);
+    if (!grown)
+        return luaL_error(L, "out of memory");
+    held_locks = grown;
+    /* The file may be removed and made anew between open and flock (by a
+     * person, or an older pdlua that removed its lock file): a lock on a
+     * file no longer at `path` locks nothing, so try again. */
+    for (int tries = 0; tries < 10; tries++) {
+        int fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0666);
+        if (fd < 0)
+            return push_errno(L, errno, path);
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int err = errno;
+            close(fd);
+            if (err == EWOULDBLOCK) {
+                lua_pushnil(L);
+                lua_pushliteral(L, "held");
+                push_holder(L, path);
+                return 3;
+            }
+            if (err == EINTR)
+                continue;
+            return push_errno(L, err, path);
+        }
+        struct stat fst, pst;
+        if (fstat(fd, &fst) != 0 || stat(path, &pst) != 0 || fst.st_dev != pst.st_dev ||
+            fst.st_ino != pst.st_ino) {
+            close(fd);
+            continue;
+        }
+        char host[256] = "";
+        gethostname(host, sizeof host - 1);
+        char text[320];
+        int n = snprintf(text, sizeof text, "%ld %s\n", (long)getpid(), host);
+        /* What it says is for people; the lock holds even when the disk is
+         * too full to say it. */
+        if (ftruncate(fd, 0) == 0 && n > 0)
+            (void)write_all(fd, text, (size_t)n);
+        char *copy = strdup(path);
+        if (!copy) {
+            close(fd);
+            return luaL_error(L, "out of memory");
+        }
+        held_locks[nheld_locks++] = (struct held_lock){fst.st_dev, fst.st_ino, fd, copy};
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    return push_errno(L, EAGAIN, path);
+}
+
+/* host.unlock_file(path) -> whether this process held it
+ * Lets go of a lock taken with lock_file (a process that goes on after
+ * the work the lock was for: the REPL after a migrate{}). */
+static int l_unlock_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    for (size_t i = 0; i < nheld_locks; i++) {
+        if (strcmp(held_locks[i].path, path) == 0) {
+            close(held_locks[i].fd);
+            free(held_locks[i].path);
+            held_locks[i] = held_locks[--nheld_locks];
+            lua_pushboolean(L, 1);
+            return 1;
+        }
+    }
+    lua_pushboolean(L, 0);
+    return 1;
+}
+
+/* host.locks() -> {path, ...}: the locks this process holds. */
+static int l_locks(lua_State *L)
+{
+    lua_createtable(L, (int)nheld_locks, 0);
+    for (size_t i = 0; i < nheld_locks; i++) {
+        lua_pushstring(L, held_locks[i].path);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
 /* The interrupt of the running REPL command, for the count hook. */
 static pd_interrupt *command_interrupt;
 static int hook_fired;
@@ -335,6 +704,12 @@ int luaopen_pdlua_host(lua_State *L)
         {"term_width", l_term_width},
         {"signal_count", l_signal_count},
         {"call", l_call},
+        {"fsync", l_fsync},
+        {"write_file_atomic", l_write_file_atomic},
+        {"sync_dir", l_sync_dir},
+        {"lock_file", l_lock_file},
+        {"unlock_file", l_unlock_file},
+        {"locks", l_locks},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);

@@ -77,13 +77,18 @@ How it runs:
                          on a big disk gets four times its usual duration
                          if that is longer)
   --resume               continue this command's interrupted run (it is
-                         also continued when the same command is run again)
+                         also continued when the same command is run again;
+                         a journal that is empty or has no readable plan
+                         cannot be resumed: run the command without it)
   --retry-failed         try again the disks that were rolled back or failed
   --take-over RUN        take over the disks and instances claimed by run RUN
                          (a run that is gone and whose journal is not here;
                          its id is in the refusal message and in the labels
                          pdlua-claim); asks first unless --yes
-  --state-dir DIR        where journals and reports go (default ./pdlua-runs)
+  --state-dir DIR        where journals, reports and run locks go (default
+                         ./pdlua-runs); every journal line is fsynced, the
+                         report is replaced whole, one run of a command at
+                         a time
   --format text|json     the report's format on standard output
   --events FILE          append every task event to FILE as JSON lines
   --quiet                no live progress on standard error
@@ -91,9 +96,11 @@ How it runs:
   -h, --help             this help
 
 Exit codes: 0 everything migrated (or nothing to do); 1 some disks were
-rolled back or failed (the report says what to do); 2 usage or input
-error, nothing started; 130 interrupted (run the same command again to
-continue).
+rolled back or failed (the report says what to do), or the journal or the
+report could not be written (a full disk: new work stops, what is under
+way finishes or is put back; free space and run the same command again);
+2 usage or input error, nothing started (also: another run of the command
+is in progress); 130 interrupted (run the same command again to continue).
 
 Example:
   pdlua migrate.lua --project my-proj --zone us-central1-a \

@@ -170,6 +170,11 @@ function M:add_task(wf, spec)
       if r:already_done(id) then return end
       local h = r:handle(t, id)
       r:task_state(id, "running", pg, { attempt = h.attempt, nonce = h.nonce })
+      -- Nothing is done that the journal could not record first.
+      if r.journal and r.journal.failed then
+        error(pd.error { reason = "cancelled", retryable = false,
+                         message = "not started: cannot write the journal " .. r.journal.failed }, 0)
+      end
       local ok, err = pcall(mod.run, r, subj, h)
       if ok then
         r.ctx:put("succeeded", id, true)
