@@ -18,6 +18,7 @@ local progress_mod = require "pdlua.migrate.progress"
 local migrate = require "workflows.migrate"
 local pd = require "pdlua"
 local gcp = require "pdlua.gcp"
+local claim = require "pdlua.migrate.claim"
 
 -- A migration keeps little live data (a plan, a journal's worth of
 -- state) but churns through a lot of JSON; collecting garbage sooner than
@@ -92,9 +93,10 @@ local ok_client, client = pcall(gcp.client, {
 })
 if not ok_client then fatal(2, "cannot set up the Compute Engine client: " .. tostring(client)) end
 opts.client = client
--- A new run after a journal was set aside keeps that journal's run id, so
--- that the disks it claimed are still this command's.
-if not state then opts.run_id = journal_mod.last_run_id(journal_path) end
+-- The id this command claims disks under, the same for every run of it
+-- from this state directory on this host (one at a time, by the lock), so
+-- that a run whose journal was lost or set aside still knows its claims.
+opts.run_id = (state and state.plan.run_id) or claim.command_run_id(opts.state_dir, stem)
 local o = migrate.options(opts)
 
 -- The plan: from the journal when continuing a run, else from the project.

@@ -1,7 +1,7 @@
 --- The chaos suite: `pdlua migrate.lua` against fresh emulators under a
 -- fault storm, killed with -9 at seeded points and resumed, and run twice
 -- at once over overlapping selections. Every trial is judged on the
--- emulator's state (support.invariants) and on the runs' JSON reports, never
+-- emulator's state (pdlua.invariants) and on the runs' JSON reports, never
 -- on how pdlua goes about it.
 --
 --   make chaos                      -- the full suite (spec/chaos.lua)
