@@ -46,6 +46,7 @@
 #include "pdlua/executor.h"
 #include "pdlua/core.h"
 #include "pdlua/error.h"
+#include "pdlua/heap.h"
 #include "pdlua/runtime.h"
 
 #include <lauxlib.h>
@@ -92,12 +93,6 @@ typedef struct {
     int rb_pos;            /* next in done[] to compensate, going down */
 } group;
 
-typedef struct {
-    double due;
-    int task;
-    int rollback;          /* the retry of its rollback, not of its run */
-} delayed;
-
 struct pd_exec {
     pthread_mutex_t mu;
     pthread_cond_t cv_work;      /* idle workers */
@@ -115,8 +110,9 @@ struct pd_exec {
     group *groups;
     int ngroups;
 
-    delayed *delayed;            /* min-heap by due */
-    size_t ndelayed, capdelayed;
+    pd_heap retry;               /* tasks waiting out a backoff, by due */
+    double *due;                 /* when each task in `retry` is due */
+    unsigned char *retry_rb;     /* whether that is its rollback's retry */
 
     int active;                  /* jobs on workers */
     int idle;                    /* workers waiting for work */
@@ -235,45 +231,19 @@ static double backoff_delay(pd_exec *x, const pd_exec_task *tk, int attempt)
 
 /* --- retry heap -------------------------------------------------------- */
 
-static void delayed_push(pd_exec *x, double due, int t, int rollback)
+static int due_before(void *ctx, int a, int b)
 {
-    if (x->ndelayed == x->capdelayed) {
-        size_t cap = x->capdelayed ? x->capdelayed * 2 : 16;
-        delayed *d = realloc(x->delayed, cap * sizeof *d);
-        if (!d)
-            abort();
-        x->delayed = d;
-        x->capdelayed = cap;
-    }
-    size_t i = x->ndelayed++;
-    while (i > 0 && x->delayed[(i - 1) / 2].due > due) {
-        x->delayed[i] = x->delayed[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    x->delayed[i].due = due;
-    x->delayed[i].task = t;
-    x->delayed[i].rollback = rollback;
+    const pd_exec *x = ctx;
+    return x->due[a] < x->due[b];
 }
 
-static int delayed_pop(pd_exec *x)
+/* A task (at most once at a time) waits until `due` for its retry. */
+static void retry_push(pd_exec *x, double due, int t, int rollback)
 {
-    int t = x->delayed[0].task;
-    delayed last = x->delayed[--x->ndelayed];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= x->ndelayed)
-            break;
-        if (c + 1 < x->ndelayed && x->delayed[c + 1].due < x->delayed[c].due)
-            c++;
-        if (x->delayed[c].due >= last.due)
-            break;
-        x->delayed[i] = x->delayed[c];
-        i = c;
-    }
-    if (x->ndelayed)
-        x->delayed[i] = last;
-    return t;
+    x->due[t] = due;
+    x->retry_rb[t] = (unsigned char)rollback;
+    if (pd_heap_push(&x->retry, t) != 0)
+        abort();
 }
 
 static void task_ended(pd_exec *x, int t, int ok);
@@ -284,22 +254,22 @@ static void task_ended(pd_exec *x, int t, int ok);
 static void drop_retries(pd_exec *x)
 {
     double now = pd_now();
-    size_t n = x->ndelayed, kept = 0;
-    /* x->ndelayed stays n meanwhile: the run cannot look finished. */
+    size_t n = x->retry.n, kept = 0;
+    /* x->retry.n stays n meanwhile: the run cannot look finished. */
     for (size_t i = 0; i < n; i++) {
-        delayed d = x->delayed[i];
-        if (d.rollback) {
-            x->delayed[kept++] = d;
+        int t = x->retry.a[i];
+        if (x->retry_rb[t]) {
+            x->retry.a[kept++] = t;
             continue;
         }
-        x->rec[d.task].finished = since_start(x, now);
-        set_state(x, d.task, PD_TASK_FAILED, x->rec[d.task].attempts, -1, 0, 0, now);
-        pd_sched_done(x->s, d.task, 0);
-        task_ended(x, d.task, 0);
+        x->rec[t].finished = since_start(x, now);
+        set_state(x, t, PD_TASK_FAILED, x->rec[t].attempts, -1, 0, 0, now);
+        pd_sched_done(x->s, t, 0);
+        task_ended(x, t, 0);
     }
-    x->ndelayed = 0;
+    x->retry.n = 0;
     for (size_t i = 0; i < kept; i++)
-        delayed_push(x, x->delayed[i].due, x->delayed[i].task, 1);
+        retry_push(x, x->due[x->retry.a[i]], x->retry.a[i], 1);
 }
 
 /* Attempt `attempt` of task t's run, or of its rollback, failed with the
@@ -321,7 +291,7 @@ static int retry_later(pd_exec *x, lua_State *L, int t, int attempt, int rollbac
         pd_sched_rollback_done(x->s, t);
     else
         pd_sched_retry_wait(x->s, t);
-    delayed_push(x, now + delay, t, rollback);
+    retry_push(x, now + delay, t, rollback);
     if (x->idle)
         pthread_cond_signal(&x->cv_work);   /* re-arm a timed wait */
     return 1;
@@ -385,7 +355,7 @@ static void on_skip(void *ud, int t, int cause)
 static void check_finished(pd_exec *x)
 {
     if (x->finished || x->active > 0 || pd_sched_remaining(x->s) > 0 ||
-        x->ndelayed > 0 || pd_sched_rollbacks(x->s) > 0)
+        x->retry.n > 0 || pd_sched_rollbacks(x->s) > 0)
         return;
     x->finished = 1;
     x->t_end = pd_now();
@@ -419,14 +389,13 @@ static void stop_run(pd_exec *x, int reason, int cancel)
 static int claim(pd_exec *x, worker *w)
 {
     double now = 0;
-    if (x->ndelayed || x->deadline_abs > 0)
+    if (x->retry.n || x->deadline_abs > 0)
         now = pd_now();
     if (x->deadline_abs > 0 && now >= x->deadline_abs && !x->stop_reason)
         stop_run(x, PD_STOP_DEADLINE, 0);
-    while (x->ndelayed && x->delayed[0].due <= now) {
-        int rollback = x->delayed[0].rollback;
-        int t = delayed_pop(x);
-        if (rollback)
+    while (x->retry.n && x->due[pd_heap_top(&x->retry)] <= now) {
+        int t = pd_heap_pop(&x->retry);
+        if (x->retry_rb[t])
             pd_sched_rollback_push(x->s, t);
         else
             pd_sched_retry_ready(x->s, t);
@@ -730,19 +699,8 @@ static void *worker_main(void *arg)
             continue;
         }
         x->idle++;
-        if (x->ndelayed) {
-            double due = x->delayed[0].due;
-            struct timespec ts;
-            ts.tv_sec = (time_t)due;
-            ts.tv_nsec = (long)((due - (double)ts.tv_sec) * 1e9);
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&x->cv_work, &x->mu, &ts);
-        } else {
-            pthread_cond_wait(&x->cv_work, &x->mu);
-        }
+        pd_cond_wait_until(&x->cv_work, &x->mu,
+                           x->retry.n ? x->due[pd_heap_top(&x->retry)] : 0);
         x->idle--;
     }
     pthread_mutex_unlock(&x->mu);
@@ -777,12 +735,16 @@ pd_exec *pd_exec_new(lua_State *L, pd_graph *g, const pd_exec_task *tasks,
     pd_cond_init(&x->cv_caller);
     x->tasks = malloc(n1 * sizeof *x->tasks);
     x->rec = malloc(n1 * sizeof *x->rec);
+    x->due = malloc(n1 * sizeof *x->due);
+    x->retry_rb = malloc(n1);
+    pd_heap_init(&x->retry, due_before, x);
     x->pool_cap = malloc((opts->npools > 0 ? (size_t)opts->npools : 1) * sizeof *x->pool_cap);
     int *task_pool = malloc(n1 * sizeof *task_pool);
     x->ngroups = opts->ngroups;
     size_t ng1 = (size_t)x->ngroups + 1;
     x->groups = calloc(ng1, sizeof *x->groups);
-    if (!x->tasks || !x->rec || !x->pool_cap || !task_pool || !x->groups) {
+    if (!x->tasks || !x->rec || !x->due || !x->retry_rb || !x->pool_cap || !task_pool ||
+        !x->groups) {
         free(task_pool);
         pd_exec_free(NULL, x);
         return NULL;
@@ -906,17 +868,8 @@ void pd_exec_wait(pd_exec *x, pd_interrupt *caller, double until, pd_exec_batch 
                 stop_run(x, PD_STOP_CANCELLED, 1);
                 continue;
             }
-        } else if (limit > 0) {
-            struct timespec ts;
-            ts.tv_sec = (time_t)limit;
-            ts.tv_nsec = (long)((limit - (double)ts.tv_sec) * 1e9);
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&x->cv_caller, &x->mu, &ts);
         } else {
-            pthread_cond_wait(&x->cv_caller, &x->mu);
+            pd_cond_wait_until(&x->cv_caller, &x->mu, limit);
         }
         x->caller_waiting = 0;
     }
@@ -1011,7 +964,7 @@ void pd_exec_free(lua_State *L, pd_exec *x)
     pd_sched_free(x->s);
     free(x->workers); free(x->tasks); free(x->rec); free(x->pool_cap);
     free(x->groups);
-    free(x->delayed); free(x->ev);
+    pd_heap_free(&x->retry); free(x->due); free(x->retry_rb); free(x->ev);
     pthread_cond_destroy(&x->cv_work);
     pthread_cond_destroy(&x->cv_caller);
     pthread_mutex_destroy(&x->mu);

@@ -1,0 +1,70 @@
+/*
+ * heap.c — the binary min-heap of include/pdlua/heap.h: an array in the
+ * usual layout (children of i at 2i+1 and 2i+2), sifting with a hole
+ * rather than swaps.
+ */
+#include "pdlua/heap.h"
+
+#include <stdlib.h>
+
+void pd_heap_init(pd_heap *h, pd_heap_before before, void *ctx)
+{
+    *h = (pd_heap){NULL, 0, 0, before, ctx};
+}
+
+void pd_heap_free(pd_heap *h)
+{
+    free(h->a);
+    h->a = NULL;
+    h->n = h->cap = 0;
+}
+
+int pd_heap_push(pd_heap *h, int v)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        int *a = realloc(h->a, cap * sizeof *a);
+        if (!a)
+            return -1;
+        h->a = a;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!h->before(h->ctx, v, h->a[p]))
+            break;
+        h->a[i] = h->a[p];
+        i = p;
+    }
+    h->a[i] = v;
+    return 0;
+}
+
+int pd_heap_pop(pd_heap *h)
+{
+    if (h->n == 0)
+        return -1;
+    int top = h->a[0];
+    int last = h->a[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && h->before(h->ctx, h->a[c + 1], h->a[c]))
+            c++;
+        if (!h->before(h->ctx, h->a[c], last))
+            break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (h->n)
+        h->a[i] = last;
+    return top;
+}
+
+int pd_heap_top(const pd_heap *h)
+{
+    return h->n ? h->a[0] : -1;
+}
