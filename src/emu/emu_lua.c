@@ -12,7 +12,8 @@
  *   wall_now()                -> seconds since the epoch, a float
  *
  * Functions that get bad input return nil/false and a message: the model
- * decides which HTTP error that becomes.
+ * decides which HTTP error that becomes. Errors (include/pdlua/error.h):
+ * only a misused call raises (a string, through luaL_check*).
  */
 #include "pdlua/emu.h"
 

@@ -7,6 +7,11 @@
  * in user value 1. Stored tables are kept as given (no copy): a task that
  * mutates a table it got from ctx:get bypasses the checks, which is why the
  * context offers put/append/incr for the common updates.
+ *
+ * Errors (include/pdlua/error.h): a misused call raises a string through
+ * luaL_check*; an unknown field, a bad type or a value of the wrong type
+ * raises a pdlua error "invalidContext" (with `field` where there is one)
+ * through pd_error_raisef or pd_error_throw.
  */
 #include "pdlua/context.h"
 #include "pdlua/error.h"
@@ -245,7 +250,7 @@ static int raise_type(lua_State *L, const ctx_data *c, const char *field, int no
     pd_error_push(L, 0, "invalidContext", msg, 0);
     lua_pushstring(L, field);
     lua_setfield(L, -2, "field");
-    return lua_error(L);
+    return pd_error_throw(L);
 }
 
 /* Field number of the name at idx, raising for an unknown field. */
@@ -261,7 +266,7 @@ static int field_of(lua_State *L, int idx)
         pd_error_push(L, 0, "invalidContext", msg, 0);
         lua_pushstring(L, name);
         lua_setfield(L, -2, "field");
-        return lua_error(L);
+        return pd_error_throw(L);
     }
     return f;
 }
@@ -479,11 +484,13 @@ int pd_context_l_new(lua_State *L)
     lua_pushnil(L);
     while (lua_next(L, 1)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            return luaL_error(L, "context field names must be strings");
+            return pd_error_raisef(L, "invalidContext", 0,
+                                   "context field names must be strings");
         if (lua_type(L, -1) != LUA_TSTRING)
-            return luaL_error(L, "context field '%s': the type must be a string "
-                              "such as \"integer\" or \"list<string>\"",
-                              lua_tostring(L, -2));
+            return pd_error_raisef(L, "invalidContext", 0,
+                                   "context field '%s': the type must be a string "
+                                   "such as \"integer\" or \"list<string>\"",
+                                   lua_tostring(L, -2));
         lua_pop(L, 1);
         lua_pushvalue(L, -1);
         lua_rawseti(L, 4, ++nf);
@@ -509,12 +516,11 @@ int pd_context_l_new(lua_State *L)
         int node = parse_type(c, &p);
         if (node == -2)
             return luaL_error(L, "out of memory");
-        if (node < 0 || *skip_space(p) != 0) {
-            const char *msg = lua_pushfstring(
-                L, "context field '%s': unknown type '%s' (string, integer, number, "
-                "boolean, table, list<T>, map<T>)", lua_tostring(L, -2), spec);
-            return pd_error_raise(L, 0, "invalidContext", msg, 0);
-        }
+        if (node < 0 || *skip_space(p) != 0)
+            return pd_error_raisef(L, "invalidContext", 0,
+                                   "context field '%s': unknown type '%s' (string, integer, "
+                                   "number, boolean, table, list<T>, map<T>)",
+                                   lua_tostring(L, -2), spec);
         c->field_node[f] = node;
         lua_pop(L, 1);
         lua_pushvalue(L, -1);

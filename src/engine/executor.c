@@ -159,6 +159,15 @@ const char *pd_stop_reason_name(int reason)
     }
 }
 
+const char *pd_skip_reason_name(int reason)
+{
+    switch (reason) {
+    case PD_SKIP_DEPENDENCY: return "dependency";
+    case PD_SKIP_STOPPED: return "stopped";
+    default: return NULL;
+    }
+}
+
 /* --- small helpers (x->mu held unless said otherwise) ------------------ */
 
 static double since_start(const pd_exec *x, double now) { return now - x->t0; }
