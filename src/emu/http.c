@@ -111,15 +111,6 @@ static char *dup_str(const char *s, size_t n)
     return d;
 }
 
-static int traceback(lua_State *L)
-{
-    const char *msg = lua_tostring(L, 1);
-    if (!msg)
-        msg = luaL_tolstring(L, 1, NULL);
-    luaL_traceback(L, L, msg, 1);
-    return 1;
-}
-
 static void answer_error(answer *a, int status, const char *msg)
 {
     char buf[512];
@@ -144,7 +135,7 @@ static void call_handler(pd_emu_http *h, struct MHD_Connection *c,
     lua_State *co = lua_newthread(L);
     int co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
-    lua_pushcfunction(co, traceback);
+    lua_pushcfunction(co, pd_runtime_traceback);
     lua_rawgeti(co, LUA_REGISTRYINDEX, h->handler_ref);
     lua_pushstring(co, method);
     lua_pushstring(co, url);
