@@ -9,6 +9,7 @@
  */
 #include "pdlua/json.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -257,6 +258,10 @@ static pd_json *parse_number(parser *ps)
     }
     memcpy(t, s, len);
     t[len] = 0;
+    if (isinf(strtod(t, NULL))) {
+        fail(ps, "number out of range");
+        return NULL;
+    }
     n->str = t;
     n->len = len;
     return n;
@@ -292,7 +297,7 @@ static pd_json *parse_container(parser *ps, int depth, int object)
     pd_json **tail = &n->child;
     for (;;) {
         const char *key = NULL;
-        size_t klen;
+        size_t klen = 0;
         skip_ws(ps);
         if (object) {
             if (ps->p >= ps->end || *ps->p != '"') {
@@ -313,6 +318,7 @@ static pd_json *parse_container(parser *ps, int depth, int object)
         if (!v)
             return NULL;
         v->key = key;
+        v->klen = klen;
         *tail = v;
         tail = &v->next;
         n->count++;
@@ -405,10 +411,12 @@ const pd_json *pd_json_get(const pd_json *obj, const char *key)
 {
     if (!obj || obj->type != PD_JSON_OBJECT)
         return NULL;
+    size_t len = strlen(key);
+    const pd_json *last = NULL;
     for (const pd_json *c = obj->child; c; c = c->next)
-        if (strcmp(c->key, key) == 0)
-            return c;
-    return NULL;
+        if (c->klen == len && memcmp(c->key, key, len) == 0)
+            last = c;
+    return last;
 }
 
 const char *pd_json_get_str(const pd_json *obj, const char *key)
