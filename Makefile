@@ -116,7 +116,7 @@ FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_SECONDS  ?= 60
 fuzz-deps:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FUZZ_PACKAGES)"
-build/fuzz/json_fuzz: spec/fuzz/json_fuzz.c src/gcp/json.c src/gcp/json_lua.c \
+build/fuzz/json_fuzz: spec/fuzz/json_fuzz.c src/gcp/json.c src/gcp/json_lua.c src/core/heap.c \
                       spec/fuzz/json_roundtrip.h include/pdlua/json.h | fuzz-deps
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -g -O1 \

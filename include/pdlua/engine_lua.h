@@ -5,8 +5,8 @@
  *
  *   engine_lua.c     the `pdlua.engine` module, configure{}, option readers
  *   workflow_lua.c   pd.workflow: wf:task and the graph queries
- *   run_lua.c        wf:run: options to settings, start, the caller's loop
- *   events_lua.c     events, progress and t:log delivered to callbacks
+ *   run_lua.c        wf:run: options to settings, start, the caller's loop,
+ *                    events, progress and t:log handed to the callbacks
  *   result_lua.c     the table wf:run returns
  *   semaphore_lua.c  pd.semaphore
  *
@@ -60,7 +60,9 @@ typedef struct {
 /* Raises bad input: a pdlua error with `reason` and exit_code = 2. */
 #define pd_raise_input(L, reason, ...) pd_error_raisef((L), (reason), 2, __VA_ARGS__)
 
-/* engine_lua.c: option readers (they raise on bad input) */
+/* engine_lua.c: option readers (they raise on bad input), and setting a
+ * number field (an integer if `integer`) of the table on top */
+void pd_engine_set(lua_State *L, const char *field, double v, int integer);
 void pd_engine_push_config(lua_State *L, const char *field);
 int pd_engine_callable(lua_State *L, int idx);
 /* The first key of the table at idx not in `known` (pushed as a string),
@@ -82,11 +84,6 @@ int pd_workflow_l_new(lua_State *L);
 
 /* run_lua.c: wf:run */
 int pd_run_l_run(lua_State *L);
-
-/* events_lua.c: deliver(run, tick, store, on_event, on_progress, logger),
- * called protected; t:log with the run's serial as upvalue 1. */
-int pd_run_l_deliver(lua_State *L);
-int pd_run_l_task_log(lua_State *L);
 
 /* result_lua.c */
 void pd_run_push_result(lua_State *L, pd_run *rs, double started_at);

@@ -1,6 +1,7 @@
 /*
- * heap.h — a binary min-heap of ints (task numbers) ordered by a callback:
- * the scheduler's ready queues (by critical path) and the executor's retry
+ * heap.h — growing arrays (pd_grow, for every array in src/ that grows),
+ * and a binary min-heap of ints (task numbers) ordered by a callback: the
+ * scheduler's ready queues (by critical path) and the executor's retry
  * queue (by due time) are both this one heap.
  *
  * `before(ctx, a, b)` says whether a must come out before b; it must be a
@@ -12,6 +13,11 @@
 #define PDLUA_HEAP_H
 
 #include <stddef.h>
+
+/* Makes the array at *array (a pointer to any pointer, NULL at first) hold
+ * at least `need` elements of `elem` bytes, doubling *cap. Returns 0, or
+ * -1 when out of memory (the array is unchanged). */
+int pd_grow(void *array, size_t *cap, size_t need, size_t elem);
 
 typedef int (*pd_heap_before)(void *ctx, int a, int b);
 

@@ -1,7 +1,7 @@
 /*
- * heap_test.c — src/core/heap.c: the order elements come out in, ties,
- * growth, and the two orders the engine uses (a key with a tie-break, a
- * due time per element).
+ * heap_test.c — src/core/heap.c: growing arrays; the order a heap's
+ * elements come out in, ties, growth, and the two orders the engine uses
+ * (a key with a tie-break, a due time per element).
  */
 #include "check.h"
 #include "pdlua/heap.h"
@@ -26,6 +26,28 @@ static int sched_before(void *ctx, int a, int b)
     if (o->key[a] != o->key[b])
         return o->key[a] > o->key[b];
     return o->pos[a] < o->pos[b];
+}
+
+static void test_grow(void)
+{
+    double *a = NULL;
+    size_t cap = 0;
+    CHECK_INT(pd_grow(&a, &cap, 0, sizeof *a), 0);
+    CHECK(a == NULL && cap == 0);
+    CHECK_INT(pd_grow(&a, &cap, 1, sizeof *a), 0);
+    CHECK(a != NULL && cap == 16);
+    double *before = a;
+    CHECK_INT(pd_grow(&a, &cap, 16, sizeof *a), 0);   /* fits: unchanged */
+    CHECK(a == before && cap == 16);
+    for (size_t i = 0; i < 16; i++)
+        a[i] = (double)i;
+    CHECK_INT(pd_grow(&a, &cap, 100, sizeof *a), 0);
+    CHECK_INT(cap, 128);
+    CHECK(a[15] == 15);   /* kept */
+    a[99] = 1;
+    CHECK_INT(pd_grow(&a, &cap, (size_t)-1 / 4, sizeof *a), -1);   /* too much */
+    CHECK(cap == 128 && a[15] == 15);
+    free(a);
 }
 
 static void test_empty(void)
@@ -169,6 +191,7 @@ static void test_reuse(void)
 
 int main(void)
 {
+    RUN(test_grow);
     RUN(test_empty);
     RUN(test_one);
     RUN(test_sorts);

@@ -1,11 +1,31 @@
 /*
- * heap.c — the binary min-heap of include/pdlua/heap.h: an array in the
- * usual layout (children of i at 2i+1 and 2i+2), sifting with a hole
- * rather than swaps.
+ * heap.c — growing arrays and the binary min-heap of include/pdlua/heap.h:
+ * an array in the usual layout (children of i at 2i+1 and 2i+2), sifting
+ * with a hole rather than swaps.
  */
 #include "pdlua/heap.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+
+int pd_grow(void *array, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 16;
+    while (c < need && c <= SIZE_MAX / 2)
+        c *= 2;
+    if (c < need || c > SIZE_MAX / elem)
+        return -1;   /* the size would not fit a size_t */
+    void *p;
+    memcpy(&p, array, sizeof p);
+    if (!(p = realloc(p, c * elem)))
+        return -1;
+    memcpy(array, &p, sizeof p);
+    *cap = c;
+    return 0;
+}
 
 void pd_heap_init(pd_heap *h, pd_heap_before before, void *ctx)
 {
@@ -21,14 +41,8 @@ void pd_heap_free(pd_heap *h)
 
 int pd_heap_push(pd_heap *h, int v)
 {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        int *a = realloc(h->a, cap * sizeof *a);
-        if (!a)
-            return -1;
-        h->a = a;
-        h->cap = cap;
-    }
+    if (pd_grow(&h->a, &h->cap, h->n + 1, sizeof *h->a) != 0)
+        return -1;
     size_t i = h->n++;
     while (i > 0) {
         size_t p = (i - 1) / 2;

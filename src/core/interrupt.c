@@ -178,16 +178,10 @@ void pd_cond_init(pthread_cond_t *cv)
 int pd_interrupt_sleep(pd_interrupt *in, double seconds)
 {
     double until = pd_now() + seconds;
-    int rc = PD_OK;
+    int rc;
     pthread_mutex_lock(&in->mu);
-    for (;;) {
-        rc = pd_interrupt_check(in);
-        if (rc != PD_OK || pd_now() >= until)
-            break;
-        double d = atomic_load(&in->deadline);
-        double limit = (d > 0 && d < until) ? d : until;
-        pd_cond_wait_until(&in->cv, &in->mu, limit);
-    }
+    while ((rc = pd_interrupt_check(in)) == PD_OK && pd_now() < until)
+        pd_interrupt_wait(in, &in->cv, &in->mu, until);
     pthread_mutex_unlock(&in->mu);
     return rc;
 }

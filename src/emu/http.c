@@ -12,6 +12,7 @@
  * "listening on" line is printed.
  */
 #include "pdlua/emu_http.h"
+#include "pdlua/heap.h"
 #include "pdlua/runtime.h"
 
 #include <arpa/inet.h>
@@ -59,17 +60,9 @@ static int append(request *r, const char *data, size_t n, size_t max)
         r->too_big = 1;
         return 0;
     }
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *b = realloc(r->body, cap);
-        if (!b) {
-            r->too_big = 1;
-            return 0;
-        }
-        r->body = b;
-        r->cap = cap;
+    if (pd_grow(&r->body, &r->cap, r->len + n + 1, 1) != 0) {
+        r->too_big = 1;
+        return 0;
     }
     memcpy(r->body + r->len, data, n);
     r->len += n;

@@ -15,6 +15,7 @@
  */
 #include "pdlua/context.h"
 #include "pdlua/error.h"
+#include "pdlua/heap.h"
 #include "pdlua/luaclass.h"
 
 #include <lauxlib.h>
@@ -33,7 +34,8 @@ typedef struct {
 
 typedef struct {
     int nfields;
-    int nnodes, cap;
+    int nnodes;
+    size_t cap;
     ctx_node *nodes;
     int *field_node;   /* node of each field, by field number (1-based) */
 } ctx_data;
@@ -64,14 +66,8 @@ static int ctx_gc(lua_State *L)
 
 static int add_node(ctx_data *c, ctx_kind kind, int elem)
 {
-    if (c->nnodes == c->cap) {
-        int cap = c->cap ? c->cap * 2 : 16;
-        ctx_node *n = realloc(c->nodes, (size_t)cap * sizeof *n);
-        if (!n)
-            return -1;
-        c->nodes = n;
-        c->cap = cap;
-    }
+    if (pd_grow(&c->nodes, &c->cap, (size_t)c->nnodes + 1, sizeof *c->nodes) != 0)
+        return -1;
     c->nodes[c->nnodes].kind = kind;
     c->nodes[c->nnodes].elem = elem;
     return c->nnodes++;
@@ -154,12 +150,16 @@ static const char *describe(lua_State *L, int idx)
  * float stored in an integer field is converted in place (JSON numbers). */
 static int check_value(lua_State *L, const ctx_data *c, int node, int idx)
 {
+    static const int plain[] = {
+        [T_STRING] = LUA_TSTRING, [T_NUMBER] = LUA_TNUMBER,
+        [T_BOOLEAN] = LUA_TBOOLEAN, [T_TABLE] = LUA_TTABLE,
+    };
     idx = lua_absindex(L, idx);
     const ctx_node *n = &c->nodes[node];
     int type = lua_type(L, idx);
     switch (n->kind) {
-    case T_STRING:
-        if (type == LUA_TSTRING)
+    case T_STRING: case T_NUMBER: case T_BOOLEAN: case T_TABLE:
+        if (type == plain[n->kind])
             return 1;
         break;
     case T_INTEGER:
@@ -174,18 +174,6 @@ static int check_value(lua_State *L, const ctx_data *c, int node, int idx)
                 return 1;
             }
         }
-        break;
-    case T_NUMBER:
-        if (type == LUA_TNUMBER)
-            return 1;
-        break;
-    case T_BOOLEAN:
-        if (type == LUA_TBOOLEAN)
-            return 1;
-        break;
-    case T_TABLE:
-        if (type == LUA_TTABLE)
-            return 1;
         break;
     case T_LIST: {
         if (type != LUA_TTABLE)

@@ -20,6 +20,15 @@
 
 #define REG_CONFIG "pdlua.engine.config"
 
+void pd_engine_set(lua_State *L, const char *field, double v, int integer)
+{
+    if (integer)
+        lua_pushinteger(L, (lua_Integer)v);
+    else
+        lua_pushnumber(L, v);
+    lua_setfield(L, -2, field);
+}
+
 void pd_engine_push_config(lua_State *L, const char *field)
 {
     lua_getfield(L, LUA_REGISTRYINDEX, REG_CONFIG);

@@ -89,7 +89,8 @@ typedef struct {
     int doomed;
     int rb_queued;         /* its compensation has begun */
     int *done;             /* succeeded tasks, in the order they finished */
-    int ndone, cap;
+    int ndone;
+    size_t cap;
     int rb_pos;            /* next in done[] to compensate, going down */
 } group;
 
@@ -180,14 +181,8 @@ static void wake_caller(pd_exec *x)
 
 static void push_event(pd_exec *x, const pd_exec_event *e)
 {
-    if (x->nev == x->capev) {
-        size_t cap = x->capev ? x->capev * 2 : 256;
-        pd_exec_event *ev = realloc(x->ev, cap * sizeof *ev);
-        if (!ev)
-            return;   /* out of memory: the event is lost, the run goes on */
-        x->ev = ev;
-        x->capev = cap;
-    }
+    if (pd_grow(&x->ev, &x->capev, x->nev + 1, sizeof *x->ev) != 0)
+        return;   /* out of memory: the event is lost, the run goes on */
     x->ev[x->nev++] = *e;
     if (x->nev == 1)
         wake_caller(x);
@@ -413,12 +408,14 @@ static int claim(pd_exec *x, worker *w)
     /* Rollbacks first: they put things back the way they were, and a
      * rollback waiting for its pool must get the pool's next free slot. */
     int t = pd_sched_rollback_next(x->s);
-    if (t >= 0) {
-        if (!now)
-            now = pd_now();
-        pd_exec_record *r = &x->rec[t];
-        r->rb_attempts++;
-        if (r->rb_attempts == 1)
+    int rollback = t >= 0;
+    if (!rollback && (t = pd_sched_next(x->s)) < 0)
+        return 0;
+    if (!now)
+        now = pd_now();
+    pd_exec_record *r = &x->rec[t];
+    if (rollback) {
+        if (++r->rb_attempts == 1)
             r->rb_started = since_start(x, now);
         w->job = JOB_ROLLBACK;
         if (x->opts.want_events) {
@@ -427,14 +424,7 @@ static int claim(pd_exec *x, worker *w)
             push_event(x, &e);
         }
     } else {
-        t = pd_sched_next(x->s);
-        if (t < 0)
-            return 0;
-        if (!now)
-            now = pd_now();
-        pd_exec_record *r = &x->rec[t];
-        r->attempts++;
-        if (r->attempts == 1)
+        if (++r->attempts == 1)
             r->started = since_start(x, now);
         set_state(x, t, PD_TASK_RUNNING, r->attempts, -1, 0, 0, now);
         w->job = JOB_TASK;
@@ -583,81 +573,79 @@ static double attempt_deadline(const pd_exec *x, double timeout, double now)
     return dl;
 }
 
+/* Runs one attempt of task t's run or rollback under `deadline`, keeping
+ * a failure's error in the store (interpreter lock held). Returns the
+ * outcome, with *retry set if it may be retried, and x->mu held. */
+static int run_once(pd_exec *x, worker *w, int t, int attempt, int rollback,
+                    double deadline, int *retry)
+{
+    lua_State *L = w->L;
+    pd_interrupt_set_deadline(&w->in, deadline);
+    int outcome = run_lua(w, rollback ? SLOT_ROLLBACK : SLOT_RUN, t, attempt, rollback);
+    *retry = 0;
+    if (outcome != PD_TASK_SUCCEEDED) {
+        *retry = retryable(L, outcome);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, rollback ? SLOT_RBERRORS : SLOT_ERRORS, t + 1);
+    }
+    pd_interrupt_set_deadline(&w->in, 0);
+    pthread_mutex_lock(&x->mu);
+    w->job = JOB_NONE;
+    return outcome;
+}
+
+/* The worker's job has been recorded (x->mu held). */
+static void job_done(pd_exec *x, worker *w)
+{
+    lua_settop(w->L, SLOT_TOP);
+    x->active--;
+    check_finished(x);
+}
+
 /* Runs one attempt of task t and records its end (interpreter lock held;
  * returns with x->mu held). */
 static void run_attempt(pd_exec *x, worker *w, int t)
 {
-    lua_State *L = w->L;
     const pd_exec_task *tk = &x->tasks[t];
     int attempt = x->rec[t].attempts;   /* stable: only this worker changes it now */
-    pd_interrupt_set_deadline(&w->in, attempt_deadline(x, tk->timeout, pd_now()));
-    int outcome = run_lua(w, SLOT_RUN, t, attempt, 0);
-    int retry = 0;
-    if (outcome != PD_TASK_SUCCEEDED) {
-        retry = retryable(L, outcome);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, SLOT_ERRORS, t + 1);
-    }
-    pd_interrupt_set_deadline(&w->in, 0);
-
-    pthread_mutex_lock(&x->mu);
+    int retry;
+    int outcome = run_once(x, w, t, attempt, 0, attempt_deadline(x, tk->timeout, pd_now()),
+                           &retry);
     double now = pd_now();
-    pd_exec_record *r = &x->rec[t];
-    r->finished = since_start(x, now);
-    w->job = JOB_NONE;
+    x->rec[t].finished = since_start(x, now);
     int g = tk->group;
     if (outcome == PD_TASK_SUCCEEDED) {
         set_state(x, t, PD_TASK_SUCCEEDED, attempt, -1, 0, 0, now);
         if (g >= 0 && x->opts.rollback != PD_ROLLBACK_NONE) {
             group *gr = &x->groups[g];
-            if (gr->ndone == gr->cap) {
-                int cap = gr->cap ? gr->cap * 2 : 8;
-                int *d = realloc(gr->done, (size_t)cap * sizeof *d);
-                if (!d)
-                    abort();
-                gr->done = d;
-                gr->cap = cap;
-            }
+            if (pd_grow(&gr->done, &gr->cap, (size_t)gr->ndone + 1, sizeof *gr->done) != 0)
+                abort();
             gr->done[gr->ndone++] = t;
         }
         pd_sched_done(x->s, t, 1);
         task_ended(x, t, 1);
-    } else if (retry && !x->stop_reason && retry_later(x, L, t, attempt, 0, now)) {
+    } else if (retry && !x->stop_reason && retry_later(x, w->L, t, attempt, 0, now)) {
         /* waits in the retry heap */
     } else {
         set_state(x, t, outcome, attempt, -1, 0, 0, now);
         pd_sched_done(x->s, t, 0);
         task_ended(x, t, 0);
     }
-    lua_settop(L, SLOT_TOP);
-    x->active--;
-    check_finished(x);
+    job_done(x, w);
 }
 
 /* Runs one attempt of task t's rollback and records its end (interpreter
- * lock held; returns with x->mu held). */
+ * lock held; returns with x->mu held). Its own deadline only: the run's
+ * deadline or cancel must not stop the compensation of what was done. */
 static void run_rollback(pd_exec *x, worker *w, int t)
 {
-    lua_State *L = w->L;
     const pd_exec_task *tk = &x->tasks[t];
     int attempt = x->rec[t].rb_attempts;   /* stable: only this worker changes it now */
+    int retry;
+    double timeout = tk->rollback_timeout;
+    int outcome = run_once(x, w, t, attempt, 1, timeout > 0 ? pd_now() + timeout : 0, &retry);
     double now = pd_now();
-    /* Its own deadline only: the run's deadline or cancel must not stop
-     * the compensation of what was done. */
-    pd_interrupt_set_deadline(&w->in, tk->rollback_timeout > 0 ? now + tk->rollback_timeout : 0);
-    int outcome = run_lua(w, SLOT_ROLLBACK, t, attempt, 1);
-    int retry = 0;
-    if (outcome != PD_TASK_SUCCEEDED) {
-        retry = retryable(L, outcome);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, SLOT_RBERRORS, t + 1);
-    }
-    pd_interrupt_set_deadline(&w->in, 0);
-
-    pthread_mutex_lock(&x->mu);
-    now = pd_now();
-    w->job = JOB_NONE;
-    if (!(retry && retry_later(x, L, t, attempt, 1, now))) {
+    if (!(retry && retry_later(x, w->L, t, attempt, 1, now))) {
         pd_exec_record *r = &x->rec[t];
         r->rb_finished = since_start(x, now);
         r->rollback_state = outcome == PD_TASK_SUCCEEDED ? PD_TASK_ROLLED_BACK
@@ -667,9 +655,7 @@ static void run_rollback(pd_exec *x, worker *w, int t)
         /* The group's next compensation, after this one. */
         queue_next_rollback(x, tk->group);
     }
-    lua_settop(L, SLOT_TOP);
-    x->active--;
-    check_finished(x);
+    job_done(x, w);
 }
 
 static void *worker_main(void *arg)

@@ -31,27 +31,18 @@ void pd_run_set_skip(lua_State *L, pd_run *rs, int task)
     }
 }
 
-static void set_field(lua_State *L, const char *field, double v, int integer)
-{
-    if (integer)
-        lua_pushinteger(L, (lua_Integer)v);
-    else
-        lua_pushnumber(L, v);
-    lua_setfield(L, -2, field);
-}
-
 /* state, attempts, started, finished, duration of a run or a rollback */
 static void set_times(lua_State *L, int state, int attempts, double started,
                       double finished)
 {
     lua_pushstring(L, pd_task_state_name(state));
     lua_setfield(L, -2, "state");
-    set_field(L, "attempts", attempts, 1);
+    pd_engine_set(L, "attempts", attempts, 1);
     if (started < 0)
         return;
-    set_field(L, "started", started, 0);
-    set_field(L, "finished", finished, 0);
-    set_field(L, "duration", finished - started, 0);
+    pd_engine_set(L, "started", started, 0);
+    pd_engine_set(L, "finished", finished, 0);
+    pd_engine_set(L, "duration", finished - started, 0);
 }
 
 /* tasks[id] for task i; its id is on top of the stack. */
@@ -110,7 +101,7 @@ void pd_run_push_result(lua_State *L, pd_run *rs, double started_at)
     set_tasks(L, rs, res, counts);
     lua_createtable(L, 0, PD_TASK_NSTATES);
     for (int s = 0; s < PD_TASK_NSTATES; s++)
-        set_field(L, pd_task_state_name(s), counts[s], 1);
+        pd_engine_set(L, pd_task_state_name(s), counts[s], 1);
     lua_setfield(L, res, "counts");
     int ok = (size_t)counts[PD_TASK_SUCCEEDED] == rs->n;
     int stop = pd_exec_stop_reason(rs->x);
@@ -118,17 +109,17 @@ void pd_run_push_result(lua_State *L, pd_run *rs, double started_at)
     lua_setfield(L, res, "ok");
     lua_pushstring(L, rs->wf->name);
     lua_setfield(L, res, "name");
-    set_field(L, "total", (double)rs->n, 1);
-    set_field(L, "makespan", pd_exec_makespan(rs->x), 0);
-    set_field(L, "started_at", started_at, 0);
-    set_field(L, "workers", pd_exec_workers(rs->x), 1);
+    pd_engine_set(L, "total", (double)rs->n, 1);
+    pd_engine_set(L, "makespan", pd_exec_makespan(rs->x), 0);
+    pd_engine_set(L, "started_at", started_at, 0);
+    pd_engine_set(L, "workers", pd_exec_workers(rs->x), 1);
     if (pd_stop_reason_name(stop)) {
         lua_pushstring(L, pd_stop_reason_name(stop));
         lua_setfield(L, res, "stopped");
     }
     lua_pushboolean(L, stop == PD_STOP_CANCELLED);
     lua_setfield(L, res, "cancelled");
-    set_field(L, "exit_code", ok ? 0 : (stop == PD_STOP_CANCELLED ? 130 : 1), 1);
+    pd_engine_set(L, "exit_code", ok ? 0 : (stop == PD_STOP_CANCELLED ? 130 : 1), 1);
     lua_getfield(L, rs->opts_idx, "engine");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);

@@ -1,16 +1,17 @@
 /*
- * run_lua.c — wf:run{...}: reads the run options into the executor's
- * settings (src/engine/executor.c), builds the store of Lua values the
- * workers read, starts the workers, and is the caller's loop until the run
- * ends: wait with the interpreter lock released, then deliver events and
- * progress (events_lua.c) with it held, in a protected call so that
- * nothing unwinds past the running workers. The result is result_lua.c's.
+ * run_lua.c — running a workflow, wf:run{...}: reads the run options into
+ * the executor's settings (src/engine/executor.c), builds the store of Lua
+ * values the workers read, starts the workers, and is the caller's loop
+ * until the run ends: wait with the interpreter lock released, then hand
+ * events and progress to the user's callbacks (and t:log lines from the
+ * tasks) with it held, in a protected call so that nothing unwinds past
+ * the running workers. The result table is result_lua.c's.
  *
  * Errors (include/pdlua/error.h): a misused call raises a string through
  * luaL_check*; a bad option raises a pdlua error (reason
  * "invalidArgument", exit_code = 2) before anything starts; the first
- * error raised by a callback cancels the run and is raised, as
- * events_lua.c kept it, once the run has stopped.
+ * error raised by a callback cancels the run and is raised, normalised to
+ * a pdlua error, once the run has stopped.
  */
 #include "pdlua/context.h"
 #include "pdlua/engine_lua.h"
@@ -18,6 +19,7 @@
 #include "pdlua/runtime.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_POOLS 256
@@ -40,14 +42,10 @@ static int opt_choice(lua_State *L, const char *field, const char *const *names,
             lua_pop(L, 1);
             return k;
         }
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int k = 0; names[k]; k++) {
-        luaL_addstring(&b, k ? ", \"" : "\"");
-        luaL_addstring(&b, names[k]);
-        luaL_addchar(&b, '"');
-    }
-    luaL_pushresult(&b);
+    int k = 0;
+    for (; names[k]; k++)
+        lua_pushfstring(L, k ? ", \"%s\"" : "\"%s\"", names[k]);
+    lua_concat(L, k);
     const char *given = luaL_tolstring(L, -2, NULL);
     return pd_raise_input(L, "invalidArgument", "wf:run: '%s' must be one of %s, not %s",
                           field, lua_tostring(L, -2), given);
@@ -253,6 +251,178 @@ static void push_store(lua_State *L, pd_run *rs, int ctx)
     }
 }
 
+/* --- events, progress and t:log, handed to the callbacks ---------------
+ * State changes, rollback starts and log lines go to on_event (log lines
+ * to the default logger when there is no on_event), progress to
+ * on_progress, all on the caller's thread with the interpreter lock held.
+ * An error raised by a callback is kept (normalised to a pdlua error),
+ * cancels the run and silences that callback. */
+
+/* The task handle's log method: t:log(...) */
+static int task_log(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 2; i <= n; i++) {
+        if (i > 2)
+            luaL_addchar(&b, ' ');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    uint64_t serial = (uint64_t)lua_tointeger(L, lua_upvalueindex(1));
+    lua_pushvalue(L, -1);
+    if (pd_exec_log(L, serial) != 0) {
+        /* Not inside a running task of that run: print it plainly. */
+        lua_getfield(L, 1, "id");
+        fprintf(stderr, "%s: %s\n", lua_tostring(L, -1), lua_tostring(L, -2));
+        fflush(stderr);
+    }
+    return 0;
+}
+
+/* Pushes payload `key` of the store (an error or a log message), and
+ * drops it from the store. */
+static void take_payload(lua_State *L, int store, int key)
+{
+    lua_rawgeti(L, store, PD_STORE_PAYLOAD);
+    lua_rawgeti(L, -1, key);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, key);
+    lua_remove(L, -2);
+}
+
+/* The fields of a state change: state, previous, retry_in, and the error
+ * or the skip's reason and cause. */
+static void set_state_fields(lua_State *L, pd_run *rs, int store, const pd_exec_event *e)
+{
+    lua_pushstring(L, pd_task_state_name(e->state));
+    lua_setfield(L, -2, "state");
+    lua_pushstring(L, pd_task_state_name(e->prev));
+    lua_setfield(L, -2, "previous");
+    if (e->retry_in >= 0)
+        pd_engine_set(L, "retry_in", e->retry_in, 0);
+    switch (e->state) {
+    case PD_TASK_FAILED: case PD_TASK_TIMED_OUT: case PD_TASK_CANCELLED:
+    case PD_TASK_ROLLBACK_FAILED:
+        pd_run_push_error(L, store, e->task, e->state);
+        lua_setfield(L, -2, "error");
+        break;
+    case PD_TASK_SKIPPED:
+        pd_run_set_skip(L, rs, e->task);
+        break;
+    default:
+        break;
+    }
+}
+
+static void push_event(lua_State *L, pd_run *rs, int store, const pd_exec_event *e)
+{
+    static const char *const kinds[] = {"state", "rollback", "log"};
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, kinds[e->kind]);
+    lua_setfield(L, -2, "type");
+    lua_pushstring(L, pd_graph_id(rs->wf->g, e->task));
+    lua_setfield(L, -2, "task");
+    pd_engine_set(L, "attempt", e->attempt, 1);
+    pd_engine_set(L, "time", e->time, 0);
+    if (e->rollback) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "rollback");
+    }
+    if (e->payload) {
+        take_payload(L, store, e->payload);
+        lua_setfield(L, -2, e->kind == PD_EVENT_LOG ? "message" : "error");
+    }
+    if (e->kind == PD_EVENT_STATE)
+        set_state_fields(L, rs, store, e);
+}
+
+/* Calls the function at *slot with the value on top (popped). A failure
+ * is kept (the first one), cancels the run and silences that callback for
+ * the rest of the run (*slot and *outer set to 0). */
+static void call_back(lua_State *L, pd_run *rs, int *slot, int *outer)
+{
+    lua_pushvalue(L, *slot);
+    lua_insert(L, -2);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        if (rs->callback_error == LUA_NOREF) {
+            pd_error_normalize(L);
+            rs->callback_error = luaL_ref(L, LUA_REGISTRYINDEX);
+        } else {
+            lua_pop(L, 1);
+        }
+        *slot = 0;
+        *outer = 0;
+        pd_exec_cancel(rs->x);
+    }
+}
+
+static void push_progress(lua_State *L, pd_run *rs)
+{
+    int counts[PD_TASK_NSTATES];
+    int running[256];
+    double elapsed;
+    size_t nrun = pd_exec_progress(rs->x, counts, running, 256, &elapsed);
+    lua_createtable(L, 0, 10);
+    lua_pushstring(L, rs->wf->name);
+    lua_setfield(L, -2, "name");
+    lua_createtable(L, 0, PD_TASK_NSTATES);
+    size_t done = 0;
+    for (int s = 0; s < PD_TASK_NSTATES; s++) {
+        pd_engine_set(L, pd_task_state_name(s), counts[s], 1);
+        if (s >= PD_TASK_SUCCEEDED)
+            done += (size_t)counts[s];
+    }
+    lua_setfield(L, -2, "counts");
+    lua_createtable(L, (int)nrun, 0);
+    for (size_t k = 0; k < nrun; k++) {
+        lua_pushstring(L, pd_graph_id(rs->wf->g, running[k]));
+        lua_rawseti(L, -2, (lua_Integer)k + 1);
+    }
+    lua_setfield(L, -2, "running");
+    pd_engine_set(L, "total", (double)rs->n, 1);
+    pd_engine_set(L, "done", (double)done, 1);
+    pd_engine_set(L, "elapsed", elapsed, 0);
+    /* ETA: the pace so far applied to what is left. */
+    if (done > 0 && done < rs->n)
+        pd_engine_set(L, "eta", elapsed / (double)done * (double)(rs->n - done), 0);
+    else if (done == rs->n)
+        pd_engine_set(L, "eta", 0, 0);
+    lua_pushboolean(L, rs->final);
+    lua_setfield(L, -2, "finished");
+}
+
+/* Delivers a batch. Runs through lua_pcall, so its stack is its own:
+ * deliver(rs, tick, store, on_event, on_progress, logger). */
+static int deliver_batch(lua_State *L)
+{
+    pd_run *rs = lua_touserdata(L, 1);
+    int tick = lua_toboolean(L, 2);
+    enum { STORE = 3 };
+    int on_event = rs->on_event ? 4 : 0;
+    int on_progress = rs->on_progress ? 5 : 0;
+    int logger = rs->logger ? 6 : 0;
+    for (size_t k = 0; k < rs->batch.n; k++) {
+        const pd_exec_event *e = &rs->batch.events[k];
+        int *slot = on_event ? &on_event : e->kind == PD_EVENT_LOG && logger ? &logger : NULL;
+        if (slot) {
+            push_event(L, rs, STORE, e);
+            call_back(L, rs, slot, slot == &on_event ? &rs->on_event : &rs->logger);
+        } else if (e->payload) {
+            take_payload(L, STORE, e->payload);
+            lua_pop(L, 1);
+        }
+    }
+    if (tick && on_progress) {
+        push_progress(L, rs);
+        call_back(L, rs, &on_progress, &rs->on_progress);
+    }
+    return 0;
+}
+
 /* The metatable of the task handles: {id, attempt, data} with t:log bound
  * to this run. */
 static void set_handle_meta(lua_State *L, pd_run *rs)
@@ -260,7 +430,7 @@ static void set_handle_meta(lua_State *L, pd_run *rs)
     lua_createtable(L, 0, 2);
     lua_createtable(L, 0, 1);
     lua_pushinteger(L, (lua_Integer)pd_exec_serial(rs->x));
-    lua_pushcclosure(L, pd_run_l_task_log, 1);
+    lua_pushcclosure(L, task_log, 1);
     lua_setfield(L, -2, "log");
     lua_setfield(L, -2, "__index");
     lua_pushstring(L, "pdlua.task");
@@ -294,7 +464,7 @@ static double start_run(lua_State *L, pd_run *rs, const pd_exec_task *tasks,
 /* Hands one batch (and a progress tick) to the callbacks, protected. */
 static void deliver(lua_State *L, pd_run *rs, int tick)
 {
-    lua_pushcfunction(L, pd_run_l_deliver);
+    lua_pushcfunction(L, deliver_batch);
     lua_pushlightuserdata(L, rs);
     lua_pushboolean(L, tick);
     lua_pushvalue(L, rs->store);

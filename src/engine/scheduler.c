@@ -137,6 +137,15 @@ static int not_started(const pd_sched *s, int t)
            s->state[t] == S_POOLWAIT;
 }
 
+/* Marks `t` (not started) skipped and tells the executor. */
+static void mark_skipped(pd_sched *s, int t, int cause)
+{
+    if (s->state[t] == S_READY)
+        s->nready--;
+    s->state[t] = S_SKIPPED;
+    s->on_skip(s->ud, t, cause);
+}
+
 /* Skips `t` (not started) and, depth first, everything downstream. */
 static void skip_cascade(pd_sched *s, int t, int cause)
 {
@@ -148,10 +157,7 @@ static void skip_cascade(pd_sched *s, int t, int cause)
         int x = s->stack[--top];
         if (!not_started(s, x))
             continue;
-        if (s->state[x] == S_READY)
-            s->nready--;
-        s->state[x] = S_SKIPPED;
-        s->on_skip(s->ud, x, c);
+        mark_skipped(s, x, c);
         size_t n;
         const int *ds = pd_graph_dependents(s->g, x, &n);
         for (size_t k = n; k-- > 0;) {
@@ -333,25 +339,15 @@ void pd_sched_retry_ready(pd_sched *s, int t)
     push_ready(s, t);
 }
 
-void pd_sched_skip(pd_sched *s, int t)
-{
-    if (not_started(s, t))
-        skip_cascade(s, t, -1);
-}
-
 void pd_sched_stop(pd_sched *s)
 {
     s->stopped = 1;
     const int *order = pd_graph_order(s->g);
     for (size_t p = 0; p < s->n; p++) {
-        int t = order[p];
-        if (!not_started(s, t))
-            continue;
-        if (s->state[t] == S_READY)
-            s->nready--;
-        s->state[t] = S_SKIPPED;
-        s->on_skip(s->ud, t, -1);
-        end_task(s, t);
+        if (not_started(s, order[p])) {
+            mark_skipped(s, order[p], -1);
+            end_task(s, order[p]);
+        }
     }
 }
 
@@ -411,9 +407,3 @@ int pd_sched_rollback_ready(const pd_sched *s) { return rollback_queue(s) != NUL
 
 size_t pd_sched_remaining(const pd_sched *s) { return s->remaining; }
 size_t pd_sched_ready(const pd_sched *s) { return s->nready; }
-
-int pd_sched_started(const pd_sched *s, int t)
-{
-    return s->state[t] == S_RUNNING || s->state[t] == S_RETRY ||
-           s->state[t] == S_DONE;
-}

@@ -10,6 +10,7 @@
  * error (reason "invalidWorkflow", exit_code = 2) through pd_error_raisef.
  */
 #include "pdlua/engine_lua.h"
+#include "pdlua/heap.h"
 #include "pdlua/luaclass.h"
 
 #include <lauxlib.h>
@@ -183,14 +184,8 @@ static int wf_task(lua_State *L)
     const char *one[1];
     size_t ndeps;
     const char **deps = task_deps(L, id, one, &ndeps);
-    if (pd_graph_count(wf->g) == wf->cap) {
-        size_t cap = wf->cap ? wf->cap * 2 : 64;
-        pd_task_spec *s = realloc(wf->specs, cap * sizeof *s);
-        if (!s)
-            return luaL_error(L, "out of memory");
-        wf->specs = s;
-        wf->cap = cap;
-    }
+    if (pd_grow(&wf->specs, &wf->cap, pd_graph_count(wf->g) + 1, sizeof *wf->specs) != 0)
+        return luaL_error(L, "out of memory");
     int i = pd_graph_add(wf->g, id, deps, ndeps, weight);
     if (i < 0)
         return pd_raise_input(L, "invalidWorkflow", "workflow '%s': %s", wf->name,
@@ -212,26 +207,32 @@ static void push_ids(lua_State *L, const pd_graph *g, const int *ts, size_t n)
     }
 }
 
-/* wf:order() -> {id, ...} dependencies first */
-static int wf_order(lua_State *L)
+/* The workflow's graph, validated. */
+static pd_graph *valid_graph(lua_State *L)
 {
     pd_workflow *wf = pd_workflow_check(L);
     pd_workflow_validate(L, wf);
-    push_ids(L, wf->g, pd_graph_order(wf->g), pd_graph_count(wf->g));
+    return wf->g;
+}
+
+/* wf:order() -> {id, ...} dependencies first */
+static int wf_order(lua_State *L)
+{
+    pd_graph *g = valid_graph(L);
+    push_ids(L, g, pd_graph_order(g), pd_graph_count(g));
     return 1;
 }
 
 /* wf:levels() -> {{id, ...}, ...}: level 1 has no dependencies */
 static int wf_levels(lua_State *L)
 {
-    pd_workflow *wf = pd_workflow_check(L);
-    pd_workflow_validate(L, wf);
-    int nl = pd_graph_nlevels(wf->g);
+    pd_graph *g = valid_graph(L);
+    int nl = pd_graph_nlevels(g);
     lua_createtable(L, nl, 0);
     for (int l = 0; l < nl; l++) {
         size_t n;
-        const int *ts = pd_graph_level_tasks(wf->g, l, &n);
-        push_ids(L, wf->g, ts, n);
+        const int *ts = pd_graph_level_tasks(g, l, &n);
+        push_ids(L, g, ts, n);
         lua_rawseti(L, -2, l + 1);
     }
     return 1;
@@ -239,9 +240,7 @@ static int wf_levels(lua_State *L)
 
 static int wf_dot(lua_State *L)
 {
-    pd_workflow *wf = pd_workflow_check(L);
-    pd_workflow_validate(L, wf);
-    char *dot = pd_graph_dot(wf->g, wf->name);
+    char *dot = pd_graph_dot(valid_graph(L), pd_workflow_check(L)->name);
     if (!dot)
         return luaL_error(L, "out of memory");
     lua_pushstring(L, dot);
@@ -252,9 +251,7 @@ static int wf_dot(lua_State *L)
 /* wf:critical_path() -> total weight of the heaviest dependency chain */
 static int wf_critical_path(lua_State *L)
 {
-    pd_workflow *wf = pd_workflow_check(L);
-    pd_workflow_validate(L, wf);
-    lua_pushnumber(L, pd_graph_critical_path(wf->g));
+    lua_pushnumber(L, pd_graph_critical_path(valid_graph(L)));
     return 1;
 }
 
