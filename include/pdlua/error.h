@@ -8,13 +8,14 @@
  *
  * The error rule of src/ (docs/api.md, "Errors"): only code that Lua calls
  * raises — lua_CFunctions (the binding files: *_lua.c, context.c, spawn.c,
- * error.c) and the executor's count hook; every other C function returns a
+ * error.c) and the count hooks (the executor's, the REPL's in host_lua.c)
+ * that stop busy Lua code; every other C function returns a
  * status (PD_OK or 0, else a negative or PD_E* code, with a message where
  * one helps) and never raises. What Lua-called code raises:
  *   a. a plain string (luaL_check*, luaL_argcheck, luaL_argerror,
  *      luaL_error) only for misuse of the call itself — an argument of the
- *      wrong type or out of range, a closed object — and for running out of
- *      memory, stack, threads or descriptors;
+ *      wrong type or out of range, a closed object — and for a system
+ *      resource that fails (memory, stack, threads, descriptors, randomness);
  *   b. otherwise a pdlua.error value, raised only through this file:
  *      pd_error_raise, pd_error_raisef (bad input: exit_code = 2), or
  *      pd_error_throw for a value from pd_error_push given more fields;
