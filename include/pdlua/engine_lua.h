@@ -51,6 +51,7 @@ typedef struct {
     pd_exec_batch batch;
     int opts_idx;            /* the options table */
     int on_event, on_progress, logger;   /* stack slots, 0: none */
+    int observer;            /* the run's observer table slot, 0: none */
     int store;               /* store table slot */
     int callback_error;      /* registry ref of the first callback error */
     size_t n;

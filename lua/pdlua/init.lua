@@ -3,7 +3,7 @@
 -- the global `pd`. The C core gives the clock, sleep and errors; the engine
 -- (src/engine, bound as `pdlua.engine`) gives workflows, contexts and
 -- semaphores. The Lua pieces the engine uses — the result's methods, the
--- default progress and log printers — are handed to it here.
+-- observer of every run, the printer of log lines — are handed to it here.
 local core = require "pdlua.core"
 local engine = require "pdlua.engine"
 local progress = require "pdlua.progress"
@@ -11,10 +11,9 @@ local result = require "pdlua.result"
 
 engine.configure {
   result_mt = result.mt,
-  progress_printer = progress.printer,
+  observe = progress.observer,   -- the status display, `events = path`
   logger = progress.log,
 }
-progress.install(engine)   -- the status display, `events = path`
 
 local pd = {
   version = core.version,

@@ -299,13 +299,6 @@ function M.new(o)
   return d
 end
 
---- The engine's default `on_progress` when `wf:run` is called without the
--- Lua wrapper (kept for `engine.configure`).
-function M.printer(name, interval)
-  local d = M.new{name = name, summary_every = interval}
-  return d.on_progress
-end
-
 --- The engine's default printer of `t:log(...)` lines.
 function M.log(e)
   local line = M.describe(e)
@@ -315,67 +308,50 @@ function M.log(e)
   end
 end
 
-local run_options = {events = true, run_id = true}
-local installed = setmetatable({}, {__mode = "k"})
-
---- Wraps `wf:run` of the engine's workflows: the status display is the
--- default (unless `on_progress` is given or `progress = false`), and the
--- options `events` (a path, appended to, or an open file) and `run_id`
--- (the id in the events file; generated if absent) are handled here.
--- `progress = "verbose"` prints every state change.
--- @param engine the `pdlua.engine` module
-function M.install(engine)
-  local mt = debug.getregistry()["pdlua.workflow"]
-  local methods = mt and mt.methods
-  if not methods or installed[methods] then return end
-  local c_run = methods.run
+--- The one observer of a run (the engine calls it at the start of every
+-- `wf:run`, pdlua.engine.configure{observe = ...}): the status display
+-- unless `on_progress` is given or `progress = false` (`progress =
+-- "verbose"` prints every state change), the events file (`events`, a path
+-- appended to or an open file, with `run_id`), and the caller's own
+-- `on_event`, all fed from one stream of events.
+-- @treturn table {on_event, on_progress, finish(res, err), interval}
+function M.observer(wf, opts)
   local events = require "pdlua.events"
-  installed[methods] = true
-
-  methods.run = function(wf, opts)
-    if type(opts) ~= "table" then return c_run(wf, opts) end
-    local raw = {}
-    for k, v in pairs(opts) do
-      if not run_options[k] then raw[k] = v end
+  local mode = opts.progress
+  local user_event, obs = opts.on_event, { on_progress = opts.on_progress }
+  local display, writer
+  if opts.on_progress == nil and mode ~= false then
+    display = M.new{name = wf.name, total = #wf, verbose = mode == "verbose",
+                    summary_every = opts.progress_interval}
+    obs.on_progress = display.on_progress
+    if opts.progress_interval == nil and M.is_tty() then obs.interval = 0.1 end
+  end
+  if opts.events ~= nil then
+    local err
+    writer, err = events.open(opts.events, {run = opts.run_id, workflow = wf.name})
+    if not writer then
+      error(require("pdlua.core").error{code = 400, reason = "invalidArgument", exit_code = 2,
+        message = "wf:run: cannot open the events file: " .. tostring(err)}, 2)
     end
-    local display
-    local mode = opts.progress
-    if mode == "verbose" then raw.progress = nil end
-    if opts.on_progress == nil and mode ~= false then
-      display = M.new{name = wf.name, total = #wf, verbose = mode == "verbose",
-                      summary_every = opts.progress_interval}
-      raw.on_progress = display.on_progress
-      if raw.progress_interval == nil and M.is_tty() then raw.progress_interval = 0.1 end
+    writer:run_started(#wf)
+  end
+  if display or writer then
+    obs.on_event = function(e)
+      if writer then writer:event(e) end
+      if display and (e.type ~= "log" or not user_event) then display.on_event(e) end
+      if user_event then user_event(e) end
     end
-    local writer
-    if opts.events ~= nil then
-      local err
-      writer, err = events.open(opts.events, {run = opts.run_id, workflow = wf.name})
-      if not writer then
-        error(require("pdlua.core").error{code = 400, reason = "invalidArgument", exit_code = 2,
-          message = "wf:run: cannot open the events file: " .. tostring(err)}, 2)
-      end
-    end
-    local user_event = opts.on_event
-    if display or writer then
-      raw.on_event = function(e)
-        if writer then writer:event(e) end
-        if display then
-          if e.type ~= "log" or not user_event then display.on_event(e) end
-        end
-        if user_event then user_event(e) end
-      end
-    end
-    if writer then writer:run_started(#wf) end
-    local ok, res = pcall(c_run, wf, raw)
-    if display and not ok then display.finish() end
+  else
+    obs.on_event = user_event
+  end
+  obs.finish = function(res, err)
+    if display and err ~= nil then display.finish() end
     if writer then
-      if ok then writer:run_finished(res) end
+      if res then writer:run_finished(res) end
       writer:close()
     end
-    if not ok then error(res, 0) end
-    return res
   end
+  return obs
 end
 
 return M

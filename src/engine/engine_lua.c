@@ -2,7 +2,7 @@
  * engine_lua.c — the `pdlua.engine` module: workflow(name), context(...)
  * (context.c), semaphore(n), the task states, and configure{} through which
  * lua/pdlua/init.lua supplies the Lua-side pieces (the result metatable
- * with :to_json, the default progress printer, the default log printer).
+ * with :to_json, the observer of every run, the default log printer).
  * Also the readers of option tables shared by wf:task and wf:run. The other
  * engine bindings are listed in include/pdlua/engine_lua.h.
  *
@@ -123,7 +123,8 @@ void pd_engine_retries(lua_State *L, int idx, const char *what, int *max,
     lua_pop(L, 1);
 }
 
-/* engine.configure{result_mt=, progress_printer=, logger=} */
+/* engine.configure{result_mt=, observe=, logger=}: observe(wf, opts) gives
+ * the one observer of every run (run_lua.c, read_callbacks). */
 static int l_configure(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);

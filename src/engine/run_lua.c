@@ -103,26 +103,61 @@ static int opt_function(lua_State *L, const char *field)
     return lua_gettop(L);
 }
 
-/* on_event, on_progress (or the default progress printer unless
- * progress = false) and the default logger, on stack slots. */
-static void read_callbacks(lua_State *L, pd_run *rs, double interval)
+/* The field `field` of the table at `t` if it is callable (pushed; its
+ * slot), else 0. */
+static int table_function(lua_State *L, int t, const char *field)
 {
-    rs->on_event = opt_function(L, "on_event");
-    rs->on_progress = opt_function(L, "on_progress");
-    lua_getfield(L, 2, "progress");
-    int quiet = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
-    if (!rs->on_progress && !quiet) {
-        pd_engine_push_config(L, "progress_printer");
-        if (pd_engine_callable(L, -1)) {
-            lua_pushstring(L, rs->wf->name);
-            lua_pushnumber(L, interval);
-            lua_call(L, 2, 1);
-            if (pd_engine_callable(L, -1))
-                rs->on_progress = lua_gettop(L);
-        }
+    lua_getfield(L, t, field);
+    if (pd_engine_callable(L, -1))
+        return lua_gettop(L);
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* A run is observed one way: the configured observe(wf, opts) returns the
+ * run's one observer, {on_event, on_progress, finish, interval} — in pdlua the
+ * progress display, the events file and the caller's own callbacks
+ * together (pdlua.progress). Without one (the engine used bare), the
+ * options' on_event and on_progress are called as they are. The default
+ * logger of t:log lines too, on stack slots. */
+static void read_callbacks(lua_State *L, pd_run *rs, double *interval)
+{
+    pd_engine_push_config(L, "observe");
+    if (pd_engine_callable(L, -1)) {
+        lua_pushvalue(L, 1);
+        lua_pushvalue(L, 2);
+        lua_call(L, 2, 1);
+        if (!lua_istable(L, -1))
+            luaL_error(L, "wf:run: the observer must be a table");
+        rs->observer = lua_gettop(L);
+        rs->on_event = table_function(L, rs->observer, "on_event");
+        rs->on_progress = table_function(L, rs->observer, "on_progress");
+        if (lua_getfield(L, rs->observer, "interval") == LUA_TNUMBER && lua_tonumber(L, -1) > 0)
+            *interval = lua_tonumber(L, -1);   /* the observer's pace (a terminal's) */
+        lua_pop(L, 1);
+    } else {
+        rs->on_event = opt_function(L, "on_event");
+        rs->on_progress = opt_function(L, "on_progress");
     }
     pd_engine_push_config(L, "logger");
     rs->logger = pd_engine_callable(L, -1) ? lua_gettop(L) : 0;
+}
+
+/* Tells the observer the run is over: finish(result) after a run,
+ * finish(nil, err) when a callback's error ends it. */
+static void finish_observer(lua_State *L, pd_run *rs, int result)
+{
+    if (!rs->observer || !table_function(L, rs->observer, "finish"))
+        return;
+    if (result)
+        lua_pushvalue(L, result);
+    else
+        lua_pushnil(L);
+    if (rs->callback_error != LUA_NOREF)
+        lua_rawgeti(L, LUA_REGISTRYINDEX, rs->callback_error);
+    else
+        lua_pushnil(L);
+    lua_call(L, 2, 0);
 }
 
 /* The context option, or a new empty context; returns its slot. */
@@ -523,6 +558,9 @@ static int finish_run(lua_State *L, pd_run *rs, double started_at)
     if (gc_was_running)
         lua_gc(L, LUA_GCRESTART);
     pd_exec_free(L, rs->x);
+    int result = lua_gettop(L);
+    finish_observer(L, rs, rs->callback_error != LUA_NOREF ? 0 : result);
+    lua_settop(L, result);
     if (rs->callback_error != LUA_NOREF) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, rs->callback_error);
         luaL_unref(L, LUA_REGISTRYINDEX, rs->callback_error);
@@ -537,7 +575,7 @@ int pd_run_l_run(lua_State *L)
     static const char *const known[] = {
         "max_parallel", "task_timeout", "deadline", "engine", "pools", "fail",
         "rollback", "progress_interval", "on_progress", "on_event", "progress",
-        "context", "retries", "seed", NULL,
+        "context", "retries", "seed", "events", "run_id", NULL,
     };
     pd_workflow *wf = pd_workflow_check(L);
     if (lua_isnoneornil(L, 2)) {
@@ -559,13 +597,14 @@ int pd_run_l_run(lua_State *L)
     read_options(L, &opts, &d);
     pd_run rs = {.wf = wf, .opts_idx = 2, .callback_error = LUA_NOREF,
                  .n = pd_graph_count(wf->g)};
-    read_callbacks(L, &rs, d.interval);
-    opts.want_events = rs.on_event != 0;
     int ctx = push_context(L);
     int pool_cap[MAX_POOLS];
     int pool_ids = read_pools(L, &opts, pool_cap);
     const pd_exec_task *tasks = task_settings(L, &rs, &opts, &d, pool_ids);
     push_store(L, &rs, ctx);
+    /* Last before the start: nothing can refuse the run after this. */
+    read_callbacks(L, &rs, &d.interval);
+    opts.want_events = rs.on_event != 0;
     double started_at = start_run(L, &rs, tasks, &opts);
     caller_loop(L, &rs, d.interval);
     return finish_run(L, &rs, started_at);
