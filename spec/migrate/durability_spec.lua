@@ -5,7 +5,7 @@
 local e2e = require "spec.migrate.e2e"
 local env = require "support.env"
 local emu_mod = require "support.emu"
-local invariants = require "support.invariants"
+local invariants = require "pdlua.invariants"
 local cjson = require "cjson"
 
 local function read_file(path)

@@ -4,7 +4,7 @@
 -- the command that recovers, by the unit and by `pdlua migrate.lua`.
 local journal = require "pdlua.migrate.journal"
 local e2e = require "spec.migrate.e2e"
-local invariants = require "support.invariants"
+local invariants = require "pdlua.invariants"
 local cjson = require "cjson"
 
 local function write_file(path, text)
