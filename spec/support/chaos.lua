@@ -1,7 +1,7 @@
 --- The chaos suite: `pdlua migrate.lua` against fresh emulators under a
 -- fault storm, killed with -9 at seeded points and resumed, and run twice
 -- at once over overlapping selections. Every trial is judged on the
--- emulator's state (support.invariants) and on the runs' JSON reports, never
+-- emulator's state (pdlua.invariants) and on the runs' JSON reports, never
 -- on how pdlua goes about it.
 --
 --   make chaos                      -- the full suite (spec/chaos.lua)
@@ -311,7 +311,7 @@ local function report_of(stdout, args, dir)
   for w in args:gmatch("%S+") do
     if w ~= "migrate.lua" then argv[#argv + 1] = w:gsub("^'(.*)'$", "%1") end
   end
-  local o = cli.parse(argv, function() return nil end)
+  local o = cli.parse(argv)
   if o and not o.help then
     local stem = cli.run_stem(o)
     local ok2, rep2 = pcall(cjson.decode, read(dir .. "/" .. stem .. ".report.json") or "")
