@@ -40,7 +40,6 @@ local function detach(r, item, t, step)
 end
 
 function M.run(r, item, t)
-  claim.check_item(r, item)
   -- A fresh run knows from its plan what the device holds.
   if not r:fresh(item, t) then
     local inst = gce.instance(r.client, item.zone, item.instance)
@@ -48,6 +47,7 @@ function M.run(r, item, t)
     local a = gce.slot(inst, item.attachment.deviceName)
     if not a or not M.holds_original(r, item, a) then return end
   end
+  claim.check_item(r, item)
   detach(r, item, t, "detach")
 end
 

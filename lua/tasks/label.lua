@@ -47,6 +47,9 @@ function M.run(r, item, t)
     d = gce.disk(c, item.zone, item.name)
   end
   local function check(have) claim.require_takeable(r, what, have) end
+  -- Finished by an earlier run (whose journal lost the record): nothing
+  -- left to claim; the steps after this find their work done.
+  if d and labels_mod.finished(d.labels, r.plan.target_type, item.new_name) then return end
   if d and not labels_mod.made_from(d, item.name) then
     local want = M.wanted(r, item)
     local claimed = claim.cas_disk(r, item.zone, item.name, {

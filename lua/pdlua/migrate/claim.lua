@@ -18,9 +18,11 @@
 -- between the original's deletion and its replacement's creation), and on
 -- the instance of an instance group. It is released when the migration is
 -- finished (the original's final labels carry none) or put back (the
--- original's own labels are restored). A claim whose run is gone stays
--- until `--resume` of that run (same journal, same run id) or a run
--- started with `--take-over RUN` takes it.
+-- original's own labels are restored). A command run from a state
+-- directory claims under an id derived from the host, the directory and
+-- the command (M.command_run_id), so the same command there continues its
+-- claims even without its journal; any other run refuses them until it is
+-- started with `--take-over RUN`.
 local pd = require "pdlua"
 local gce = require "pdlua.migrate.gce"
 local labels_mod = require "pdlua.migrate.labels"
@@ -30,9 +32,27 @@ local M = {}
 
 M.keys = { run = labels_mod.keys.claim, host = labels_mod.keys.claim_host, at = labels_mod.keys.claim_at }
 
---- A new run id: 12 random hex digits (a valid label value).
+--- A new run id: 12 random hex digits (a valid label value), for a run
+-- that keeps no journal (the library called directly).
 function M.new_run_id()
   return naming.random_hex(6)
+end
+
+--- The run id of a command run from a state directory: a digest of this
+-- host, the directory's absolute path and the command's identity (its
+-- journal's stem). Every run of the command from that directory claims
+-- under it — they take turns, by the journal's lock — so a journal that
+-- is lost or set aside loses no claim; a run from anywhere else is another
+-- run.
+function M.command_run_id(state_dir, stem)
+  local quoted = "'" .. tostring(state_dir):gsub("'", "'\\''") .. "'"
+  local p = io.popen("cd " .. quoted .. " 2>/dev/null && pwd -P")
+  local abs = p and p:read("l")
+  if p then p:close() end
+  if not abs or abs == "" then
+    abs = state_dir:sub(1, 1) == "/" and state_dir or ((os.getenv("PWD") or ".") .. "/" .. state_dir)
+  end
+  return naming.run_id { host = M.host(), dir = abs, command = stem }
 end
 
 --- A string as a label value: lower case, [a-z0-9_-], at most 63 characters.

@@ -23,6 +23,7 @@
 -- (`usage = true` when the help line should follow).
 local pd = require "pdlua"
 local cli = require "pdlua.migrate.cli"
+local claim = require "pdlua.migrate.claim"
 local config = require "pdlua.config"
 local journal_mod = require "pdlua.migrate.journal"
 local report_mod = require "pdlua.migrate.report"
@@ -151,9 +152,10 @@ function M.open(opts, p)
   end
   o.client = client
   m.client = client
-  -- A new run after a journal was set aside keeps that journal's run id,
-  -- so that the disks it claimed are still this command's.
-  if not state then o.run_id = journal_mod.last_run_id(m.journal_path) end
+  -- The id this command claims disks under, the same for every run of it
+  -- from this state directory on this host (one at a time, by the lock),
+  -- so that a run whose journal was lost or set aside still knows its claims.
+  o.run_id = (state and state.plan.run_id) or claim.command_run_id(o.state_dir, stem)
   m.options = workflows.options(o)
   return m
 end

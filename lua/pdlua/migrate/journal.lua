@@ -368,30 +368,6 @@ function M.recover(path, o)
   return st, notes
 end
 
---- The run id (pdlua.migrate.claim) of the newest journal of this command
--- that was set aside ("<path>.broken-*") with its plan readable, or nil: a
--- new run of the command in this state directory goes on under that id, so
--- the claims it left on disks stay its own.
-function M.last_run_id(path)
-  local quoted = "'" .. path:gsub("'", "'\\''") .. "'"
-  local p = io.popen("ls -1t " .. quoted .. ".broken-* 2>/dev/null")
-  if not p then return nil end
-  local found
-  for aside in p:lines() do
-    local f = io.open(aside, "r")
-    local first = f and f:read("l")
-    if f then f:close() end
-    local ok, rec = pcall(cjson.decode, first or "")
-    if ok and type(rec) == "table" and rec.type == "plan" and type(rec.plan) == "table"
-        and type(rec.plan.run_id) == "string" then
-      found = rec.plan.run_id
-      break
-    end
-  end
-  p:close()
-  return found
-end
-
 --- Takes the lock of a journal ("<path>.lock"), held until this process
 -- exits (host.lock_file): one run of a command at a time.
 -- @treturn true|nil, string, string nil, "held", the holder's "<pid>

@@ -163,6 +163,13 @@ function M.skip_reason(labels, target)
   return nil
 end
 
+--- Whether an original's labels say its migration to `target` is
+-- finished (its replacement named `new_name`).
+function M.finished(labels, target, new_name)
+  labels = labels or {}
+  return labels[K.state] == "migrated" and labels[K.target] == target and labels[K.migrated_to] == new_name
+end
+
 --- Whether labels say an earlier run was at the disk.
 function M.resumed(labels)
   return (labels or {})[K.state] == "migrating"
