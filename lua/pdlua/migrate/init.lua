@@ -6,7 +6,7 @@
 --     if not m then io.stderr:write(err.message, "\n") os.exit(err.exit_code) end
 --     local plan = assert(m:plan())      -- discover + plan (cached)
 --     io.write(m:show("text"))           -- or "json", or m:dot()
---     local result, rerr = m:run { command = arg }
+--     local result, rerr = m:run { command = { ... } }
 --     io.write(m:report("text"))
 --
 -- `open` takes the options `pdlua.migrate.cli.parse` makes (or the
@@ -26,6 +26,7 @@ local cli = require "pdlua.migrate.cli"
 local claim = require "pdlua.migrate.claim"
 local config = require "pdlua.config"
 local journal_mod = require "pdlua.migrate.journal"
+local plan_mod = require "pdlua.migrate.plan"
 local report_mod = require "pdlua.migrate.report"
 local progress_mod = require "pdlua.migrate.progress"
 local run_mod = require "pdlua.migrate.run"
@@ -222,6 +223,7 @@ function Migration:run(p)
   p = p or {}
   local o = self.options
   if o.dry_run then return nil, usage("a dry run changes nothing: run without --dry-run") end
+  if self.result then return nil, failure(1, "this migration has run: open it again to go on") end
   local plan, perr = self:plan()
   if not plan then return nil, perr end
   local journal_path = self.journal_path
@@ -250,7 +252,7 @@ function Migration:run(p)
     end
   end
 
-  local counts = require("pdlua.migrate.plan").counts(plan)
+  local counts = plan_mod.counts(plan)
   local progress = progress_mod.new { quiet = o.quiet, verbose = o.verbose,
                                       events = o.events, run = self.stem,
                                       name = "migrate " .. self.stem, total_items = counts.planned }
