@@ -82,7 +82,8 @@ end
 -- the active gcloud configuration, read only when something is still
 -- missing. Also returns where each value came from ("flag", "env",
 -- "credentials", "gcloud").
--- @param explicit table with optional project, zone, region
+-- @param explicit table with optional project, zone, region (false: none,
+--   and nothing is looked up for it)
 -- @param env optional getenv-like function (tests)
 -- @param credentials optional {project =} of the credentials in use
 function M.resolve(explicit, env, credentials)
@@ -98,7 +99,8 @@ function M.resolve(explicit, env, credentials)
   local out, source = {}, {}
   local function pick(key, envname, section)
     local v, from
-    if nonempty(explicit[key]) then v, from = explicit[key], "flag"
+    if explicit[key] == false then v = nil
+    elseif nonempty(explicit[key]) then v, from = explicit[key], "flag"
     elseif nonempty(M.flags[key]) then v, from = M.flags[key], "flag"
     elseif nonempty(env(envname)) then v, from = env(envname), "env"
     elseif nonempty(credentials[key]) then v, from = credentials[key], "credentials"
