@@ -3,7 +3,9 @@
 #   make              build/pdlua and build/pdlua-emu
 #   make deps         install the Debian packages needed (as root), or print
 #                     the apt-get line to run
-#   make test         build with -Werror and run every spec (busted)
+#   make test         build with -Werror, run the C unit tests (spec/c), then
+#                     every spec (busted)
+#   make fuzz         the JSON parser under libFuzzer for FUZZ_SECONDS (60)
 #   make test-sanitize  the suite under ASan+UBSan, then under TSan
 #   make bench        the benchmarks in bench/ (figures in BENCHMARKS.md)
 #   make chaos        the chaos suite: fault storm, kill -9, two runs at once
@@ -42,7 +44,7 @@ BUSTED := /usr/bin/busted
 SPECS  ?= spec
 
 .PHONY: all deps check-deps test test-sanitize test-asan test-tsan bench chaos \
-        install uninstall clean
+        install uninstall clean ctest fuzz fuzz-deps
 
 all: $(BUILD)/pdlua $(BUILD)/pdlua-emu
 
@@ -57,6 +59,18 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 -include $(PDLUA_OBJ:.o=.d) $(EMU_OBJ:.o=.d)
+
+# C unit tests, spec/c/NAME_test.c: each links what it uses from an archive
+# of pdlua's objects and prints "c/NAME: N passed, M failed".
+CTESTS := $(patsubst spec/c/%_test.c,$(BUILD)/ctest/%,$(wildcard spec/c/*_test.c))
+$(BUILD)/libpdlua.a: $(filter-out %/host/main.o,$(PDLUA_OBJ))
+	rm -f $@ && $(AR) rcs $@ $^
+$(BUILD)/ctest/%: spec/c/%_test.c $(BUILD)/libpdlua.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libpdlua.a $(LIBS_PDLUA)
+-include $(CTESTS:=.d)
+ctest: $(CTESTS)
+	@fail=0; for t in $(CTESTS); do $$t || fail=1; done; exit $$fail
 
 # Installs what is missing when run as root; otherwise says what to run.
 deps:
@@ -76,13 +90,13 @@ deps:
 # The specs run inside pdlua itself (busted is a Lua program), so the
 # engine, the client and the emulator they start are the builds under test.
 test: deps
-	$(MAKE) all
+	$(MAKE) all ctest
 	PDLUA_BIN=$(abspath $(BUILD))/pdlua PDLUA_EMU=$(abspath $(BUILD))/pdlua-emu \
 	  $(BUILD)/pdlua $(BUSTED) $(BUSTED_ARGS) $(SPECS)
 
 test-asan: deps
 	$(MAKE) BUILD=build/asan VARIANT_CFLAGS="-O1 -g -fno-omit-frame-pointer" \
-	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all ctest
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:suppressions=$(abspath .ci/lsan.supp) \
 	LSAN_OPTIONS=suppressions=$(abspath .ci/lsan.supp) \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -90,12 +104,30 @@ test-asan: deps
 	PDLUA_SANITIZE=asan build/asan/pdlua $(BUSTED) $(BUSTED_ARGS) $(SPECS)
 
 test-tsan: deps
-	$(MAKE) BUILD=build/tsan VARIANT_CFLAGS="-O1 -g" SAN="-fsanitize=thread" all
+	$(MAKE) BUILD=build/tsan VARIANT_CFLAGS="-O1 -g" SAN="-fsanitize=thread" all ctest
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(abspath .ci/tsan.supp)" \
 	PDLUA_BIN=$(abspath build/tsan)/pdlua PDLUA_EMU=$(abspath build/tsan)/pdlua-emu \
 	PDLUA_SANITIZE=tsan build/tsan/pdlua $(BUSTED) $(BUSTED_ARGS) $(SPECS)
 
 test-sanitize: test-asan test-tsan
+
+# The JSON parser and its Lua conversion under libFuzzer: every input that
+# parses must encode and parse back to the same value (spec/fuzz/). Clang
+# is needed only here, so its packages are installed only here.
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+FUZZ_SECONDS  ?= 60
+fuzz-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FUZZ_PACKAGES)"
+build/fuzz/json_fuzz: spec/fuzz/json_fuzz.c src/gcp/json.c src/gcp/json_lua.c src/core/heap.c \
+                      spec/fuzz/json_roundtrip.h include/pdlua/json.h | fuzz-deps
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -g -O1 \
+	  $(shell pkg-config --cflags lua5.4) -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined -o $@ $(filter %.c,$^) $(LIBS_CORE)
+fuzz: build/fuzz/json_fuzz
+	@mkdir -p build/fuzz/corpus
+	build/fuzz/json_fuzz -max_total_time=$(FUZZ_SECONDS) -dict=spec/fuzz/json.dict \
+	  -artifact_prefix=build/fuzz/ build/fuzz/corpus spec/fuzz/json_corpus
 
 # The README's first command: pdlua-emu with the demo fleet, a real
 # `pdlua migrate.lua` against it with live progress, its report, a check of

@@ -71,6 +71,9 @@ typedef enum {
     PD_SKIP_STOPPED,       /* the run stopped before it started */
 } pd_skip_reason;
 
+/* "dependency", "stopped"; NULL for PD_SKIP_NONE. */
+const char *pd_skip_reason_name(int reason);
+
 /* Per-task settings, filled by the binding. */
 typedef struct {
     double timeout;            /* seconds per attempt; 0: none */

@@ -14,8 +14,9 @@
 #define PD_GCP_ARRAY_META "pdlua.gcp.array"
 
 /* Pushes a JSON value as Lua: objects and arrays become tables (arrays
- * carry the array metatable), integers stay integers, null members of
- * objects are left out and null array elements become core.null. */
+ * carry the array metatable), integers stay integers (beyond int64: a
+ * string of the digits), null members of objects are left out, null array
+ * elements become core.null, and of duplicate members the last wins. */
 void pd_gcp_push_json(lua_State *L, const pd_json *v);
 
 /* Appends the Lua value at idx as JSON. Returns 0, or -1 with an error

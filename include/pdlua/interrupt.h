@@ -37,6 +37,8 @@ typedef struct pd_interrupt {
 
 /* Monotonic clock, seconds. */
 double pd_now(void);
+/* Wall clock: seconds since the epoch, with sub-second precision. */
+double pd_realtime(void);
 
 void pd_interrupt_init(pd_interrupt *in, double deadline);
 void pd_interrupt_destroy(pd_interrupt *in);
@@ -76,6 +78,10 @@ int pd_interrupt_wait(pd_interrupt *in, pthread_cond_t *cv, pthread_mutex_t *mu,
 
 /* Initialises a condition variable on CLOCK_MONOTONIC. */
 void pd_cond_init(pthread_cond_t *cv);
+/* Waits on `cv` (from pd_cond_init, `mu` held) until signalled or `until`
+ * (monotonic seconds; 0: no limit). The one place seconds become a
+ * timespec. */
+void pd_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double until);
 
 /* Short English word for a status: "ok", "timeout", "cancelled". */
 const char *pd_interrupt_reason(int status);

@@ -6,9 +6,21 @@
  * without the lock (retry decisions, token refresh), and API responses are
  * parsed there too so that only the cheap tree-to-table conversion happens
  * under the lock. One parser serves both. A document owns all its nodes and
- * strings in one arena, freed at once. Nesting is limited (PD_JSON_MAX_DEPTH)
- * so hostile input cannot exhaust the C stack; numbers keep their text so
- * integers stay exact.
+ * strings in one arena, freed at once.
+ *
+ * What it accepts (RFC 8259, strictly; spec/c/json_test.c holds the cases):
+ *   - nesting: at most PD_JSON_MAX_DEPTH arrays and objects inside one
+ *     another; deeper input is malformed (hostile input cannot exhaust the
+ *     C stack);
+ *   - strings: \u escapes become UTF-8, a surrogate pair one code point; a
+ *     lone or mismatched surrogate is malformed; \u0000 is kept, in values
+ *     and in member names (strings carry their length); other bytes are
+ *     kept as they are, invalid UTF-8 included;
+ *   - numbers keep their text, so integers stay exact; a number too large
+ *     for a double (1e400, which would be inf) is malformed;
+ *   - no byte order mark, nothing after the value but white space;
+ *   - duplicate member names are kept in order; pd_json_get returns the
+ *     last, as the Lua tables made from a document keep the last.
  */
 #ifndef PDLUA_JSON_H
 #define PDLUA_JSON_H
@@ -31,6 +43,7 @@ typedef struct pd_json pd_json;
 struct pd_json {
     pd_json_type type;
     const char *key;      /* member name inside an object, else NULL */
+    size_t klen;          /* length of key */
     const char *str;      /* string value, or a number's text; NUL-ended */
     size_t len;           /* length of str */
     pd_json *child;       /* first element or member */
@@ -46,7 +59,8 @@ pd_json_doc *pd_json_parse(const char *text, size_t len, char *err, size_t errle
 void pd_json_free(pd_json_doc *doc);
 const pd_json *pd_json_root(const pd_json_doc *doc);
 
-/* Member `key` of an object (NULL if absent or `obj` is not an object). */
+/* Member `key` of an object, the last of that name (NULL if absent or `obj`
+ * is not an object). */
 const pd_json *pd_json_get(const pd_json *obj, const char *key);
 /* The string value of member `key`, or NULL. */
 const char *pd_json_get_str(const pd_json *obj, const char *key);

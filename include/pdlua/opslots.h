@@ -36,6 +36,5 @@ void pd_opslots_track(pd_opslots *s, const char *name);
 void pd_opslots_done(pd_opslots *s, const char *name);
 
 int pd_opslots_in_flight(pd_opslots *s);
-int pd_opslots_max(pd_opslots *s);
 
 #endif

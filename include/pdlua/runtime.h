@@ -40,6 +40,10 @@ void pd_unlock(void);
 const char *pd_runtime_lua_dir(void);
 const char *pd_runtime_script_dir(void);
 
+/* A message handler for lua_pcall: the error (through tostring when it is
+ * not a string) followed by a traceback. */
+int pd_runtime_traceback(lua_State *L);
+
 /* Registers `openf` as package.preload[name] (lock held). */
 void pd_runtime_preload(lua_State *L, const char *name, lua_CFunction openf);
 

@@ -40,7 +40,7 @@ typedef enum {
 typedef struct pd_sched pd_sched;
 
 /* Called for each task the scheduler skips; `cause` is the task whose
- * failure or skip caused it, or -1 (pd_sched_skip, pd_sched_stop). It must
+ * failure or skip caused it, or -1 (pd_sched_stop). It must
  * not call back into the scheduler: note what to do and do it after. */
 typedef void (*pd_sched_skip_fn)(void *ud, int task, int cause);
 
@@ -80,8 +80,6 @@ size_t pd_sched_rollbacks(const pd_sched *s);
 /* Whether pd_sched_rollback_next would return one now. */
 int pd_sched_rollback_ready(const pd_sched *s);
 
-/* Skips a task that has not started (no-op otherwise) and its dependents. */
-void pd_sched_skip(pd_sched *s, int task);
 /* Skips every task that has not started. Running and retry-waiting tasks
  * are left to end through pd_sched_done. */
 void pd_sched_stop(pd_sched *s);
@@ -91,7 +89,5 @@ size_t pd_sched_remaining(const pd_sched *s);
 /* Tasks that could start now if a worker asked (an estimate for waking
  * workers; pool limits are checked by pd_sched_next). */
 size_t pd_sched_ready(const pd_sched *s);
-/* Whether the task has started (running, retry-waiting or ended by run). */
-int pd_sched_started(const pd_sched *s, int task);
 
 #endif

@@ -12,8 +12,24 @@ describe("gcp JSON", function()
     assert.equal(-7, v.neg)
   end)
 
-  it("decodes numbers beyond int64 as floats", function()
-    assert.equal("float", math.type(dec("[123456789012345678901]")[1]))
+  it("keeps integers beyond int64 exact, as strings of their digits", function()
+    assert.equal("123456789012345678901", dec("[123456789012345678901]")[1])
+    assert.equal("-9223372036854775809", dec("[-9223372036854775809]")[1])
+    assert.equal(math.maxinteger, dec("[9223372036854775807]")[1])
+    assert.equal(9007199254740993, dec("[9007199254740993]")[1])
+  end)
+
+  it("rejects numbers that would be infinite, and keeps the whole of every key", function()
+    for _, bad in ipairs {"1e400", "[-1E400]", "[1.5e99999]"} do
+      local ok, err = pcall(dec, bad)
+      assert.is_false(ok, bad)
+      assert.matches("number out of range", err.message)
+    end
+    local v = dec('{"a":1,"a\\u0000b":2,"c":1,"c":3,"d":1,"d":null}')
+    assert.equal(1, v.a)
+    assert.equal(2, v["a\0b"])
+    assert.equal(3, v.c)
+    assert.is_nil(v.d)
   end)
 
   it("drops null members and keeps null elements as gcp.null", function()

@@ -1,6 +1,10 @@
 /*
  * core_lua.c — binds the core to Lua as `pdlua.core`: pd.now, pd.sleep,
- * pd.error, pd.is_error, the version and the install paths.
+ * pd.error, pd.is_error, sha1_hex, the version and the install paths.
+ *
+ * Errors (include/pdlua/error.h): a misused call raises a string through
+ * luaL_check*; an interrupted sleep or check raises a pdlua error
+ * "timeout" or "cancelled" through pd_error_raise.
  */
 #include "pdlua/core.h"
 #include "pdlua/error.h"
@@ -8,6 +12,7 @@
 #include "pdlua/runtime.h"
 
 #include <lauxlib.h>
+#include <openssl/evp.h>
 
 int pd_core_raise_interrupt(lua_State *L, int status, const char *what)
 {
@@ -49,6 +54,29 @@ static int l_check(lua_State *L)
     return 0;
 }
 
+int pd_core_digest(lua_State *L, const char *algorithm, int hex)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    const EVP_MD *type = EVP_get_digestbyname(algorithm);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!type || !EVP_Digest(s, n, md, &len, type, NULL))
+        return luaL_error(L, "%s: no digest (out of memory?)", algorithm);
+    char out[2 * EVP_MAX_MD_SIZE];
+    for (unsigned int i = 0; hex && i < len; i++) {
+        out[2 * i] = digits[md[i] >> 4];
+        out[2 * i + 1] = digits[md[i] & 15];
+    }
+    lua_pushlstring(L, hex ? out : (const char *)md, hex ? 2 * (size_t)len : len);
+    return 1;
+}
+
+/* core.sha1_hex(s) -> 40 hex digits: stable identifiers (names, request
+ * ids), not security. */
+static int l_sha1_hex(lua_State *L) { return pd_core_digest(L, "SHA1", 1); }
+
 static int l_paths(lua_State *L)
 {
     lua_pushstring(L, pd_runtime_lua_dir());
@@ -65,6 +93,7 @@ int luaopen_pdlua_core(lua_State *L)
         {"error", pd_error_l_new},
         {"is_error", pd_error_l_is},
         {"paths", l_paths},
+        {"sha1_hex", l_sha1_hex},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);

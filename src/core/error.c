@@ -1,9 +1,11 @@
 /*
- * error.c — the structured error value (see include/pdlua/error.h).
+ * error.c — the structured error value, and the only functions that raise
+ * one (see include/pdlua/error.h, which also states the error rule).
  */
 #include "pdlua/error.h"
 
 #include <lauxlib.h>
+#include <stdarg.h>
 
 static int error_tostring(lua_State *L)
 {
@@ -64,6 +66,26 @@ int pd_error_raise(lua_State *L, int code, const char *reason,
                    const char *message, int retryable)
 {
     pd_error_push(L, code, reason, message, retryable);
+    return lua_error(L);
+}
+
+int pd_error_raisef(lua_State *L, const char *reason, int exit_code,
+                    const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const char *msg = lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    pd_error_push(L, 0, reason, msg, 0);
+    if (exit_code > 0) {
+        lua_pushinteger(L, exit_code);
+        lua_setfield(L, -2, "exit_code");
+    }
+    return lua_error(L);
+}
+
+int pd_error_throw(lua_State *L)
+{
     return lua_error(L);
 }
 

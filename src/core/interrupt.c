@@ -19,12 +19,15 @@ static pd_interrupt root_interrupt;
 static pthread_once_t root_once = PTHREAD_ONCE_INIT;
 static _Thread_local pd_interrupt *current;
 
-double pd_now(void)
+static double clock_seconds(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+double pd_now(void) { return clock_seconds(CLOCK_MONOTONIC); }
+double pd_realtime(void) { return clock_seconds(CLOCK_REALTIME); }
 
 static void init_root(void) { pd_interrupt_init(&root_interrupt, 0); }
 
@@ -120,17 +123,19 @@ int pd_interrupt_check(pd_interrupt *in)
     return PD_OK;
 }
 
-static struct timespec abs_time(double t)
+void pd_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double until)
 {
-    struct timespec ts;
-    double s = floor(t);
-    ts.tv_sec = (time_t)s;
-    ts.tv_nsec = (long)((t - s) * 1e9);
+    if (until <= 0) {
+        pthread_cond_wait(cv, mu);
+        return;
+    }
+    double s = floor(until);
+    struct timespec ts = {(time_t)s, (long)((until - s) * 1e9)};
     if (ts.tv_nsec >= 1000000000L) {
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
-    return ts;
+    pthread_cond_timedwait(cv, mu, &ts);
 }
 
 int pd_interrupt_wait(pd_interrupt *in, pthread_cond_t *cv, pthread_mutex_t *mu,
@@ -149,12 +154,7 @@ int pd_interrupt_wait(pd_interrupt *in, pthread_cond_t *cv, pthread_mutex_t *mu,
         double limit = until;
         if (d > 0 && (limit <= 0 || d < limit))
             limit = d;
-        if (limit > 0) {
-            struct timespec ts = abs_time(limit);
-            pthread_cond_timedwait(cv, mu, &ts);
-        } else {
-            pthread_cond_wait(cv, mu);
-        }
+        pd_cond_wait_until(cv, mu, limit);
         rc = pd_interrupt_check(in);
     }
     if (!same) {
@@ -178,17 +178,10 @@ void pd_cond_init(pthread_cond_t *cv)
 int pd_interrupt_sleep(pd_interrupt *in, double seconds)
 {
     double until = pd_now() + seconds;
-    int rc = PD_OK;
+    int rc;
     pthread_mutex_lock(&in->mu);
-    for (;;) {
-        rc = pd_interrupt_check(in);
-        if (rc != PD_OK || pd_now() >= until)
-            break;
-        double d = atomic_load(&in->deadline);
-        double limit = (d > 0 && d < until) ? d : until;
-        struct timespec ts = abs_time(limit);
-        pthread_cond_timedwait(&in->cv, &in->mu, &ts);
-    }
+    while ((rc = pd_interrupt_check(in)) == PD_OK && pd_now() < until)
+        pd_interrupt_wait(in, &in->cv, &in->mu, until);
     pthread_mutex_unlock(&in->mu);
     return rc;
 }

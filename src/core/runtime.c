@@ -114,6 +114,15 @@ lua_State *pd_runtime_open(const char *argv0)
     return L;
 }
 
+int pd_runtime_traceback(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (!msg)
+        msg = luaL_tolstring(L, 1, NULL);
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
 void pd_runtime_close(void)
 {
     if (interp) {

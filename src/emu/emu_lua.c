@@ -12,9 +12,12 @@
  *   wall_now()                -> seconds since the epoch, a float
  *
  * Functions that get bad input return nil/false and a message: the model
- * decides which HTTP error that becomes.
+ * decides which HTTP error that becomes. Errors (include/pdlua/error.h):
+ * only a misused call raises (a string, through luaL_check*).
  */
+#include "pdlua/core.h"
 #include "pdlua/emu.h"
+#include "pdlua/interrupt.h"
 
 #include <lauxlib.h>
 #include <openssl/bio.h>
@@ -23,35 +26,9 @@
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static int l_sha256(lua_State *L)
-{
-    size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_Digest(s, n, md, &mdlen, EVP_sha256(), NULL);
-    lua_pushlstring(L, (const char *)md, 32);
-    return 1;
-}
-
-static int l_sha256_hex(lua_State *L)
-{
-    size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_Digest(s, n, md, &mdlen, EVP_sha256(), NULL);
-    char hex[65];
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        hex[i * 2] = digits[md[i] >> 4];
-        hex[i * 2 + 1] = digits[md[i] & 15];
-    }
-    lua_pushlstring(L, hex, 64);
-    return 1;
-}
+static int l_sha256(lua_State *L) { return pd_core_digest(L, "SHA256", 0); }
+static int l_sha256_hex(lua_State *L) { return pd_core_digest(L, "SHA256", 1); }
 
 static const char b64std[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -184,9 +161,7 @@ static int l_rs256_verify(lua_State *L)
 
 static int l_wall_now(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
+    lua_pushnumber(L, pd_realtime());
     return 1;
 }
 

@@ -12,6 +12,7 @@
  * "listening on" line is printed.
  */
 #include "pdlua/emu_http.h"
+#include "pdlua/heap.h"
 #include "pdlua/runtime.h"
 
 #include <arpa/inet.h>
@@ -59,17 +60,9 @@ static int append(request *r, const char *data, size_t n, size_t max)
         r->too_big = 1;
         return 0;
     }
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *b = realloc(r->body, cap);
-        if (!b) {
-            r->too_big = 1;
-            return 0;
-        }
-        r->body = b;
-        r->cap = cap;
+    if (pd_grow(&r->body, &r->cap, r->len + n + 1, 1) != 0) {
+        r->too_big = 1;
+        return 0;
     }
     memcpy(r->body + r->len, data, n);
     r->len += n;
@@ -111,15 +104,6 @@ static char *dup_str(const char *s, size_t n)
     return d;
 }
 
-static int traceback(lua_State *L)
-{
-    const char *msg = lua_tostring(L, 1);
-    if (!msg)
-        msg = luaL_tolstring(L, 1, NULL);
-    luaL_traceback(L, L, msg, 1);
-    return 1;
-}
-
 static void answer_error(answer *a, int status, const char *msg)
 {
     char buf[512];
@@ -144,7 +128,7 @@ static void call_handler(pd_emu_http *h, struct MHD_Connection *c,
     lua_State *co = lua_newthread(L);
     int co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
-    lua_pushcfunction(co, traceback);
+    lua_pushcfunction(co, pd_runtime_traceback);
     lua_rawgeti(co, LUA_REGISTRYINDEX, h->handler_ref);
     lua_pushstring(co, method);
     lua_pushstring(co, url);

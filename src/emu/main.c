@@ -27,15 +27,6 @@
 #include <stdlib.h>
 #include <sys/types.h>
 
-static int msghandler(lua_State *L)
-{
-    const char *msg = lua_tostring(L, 1);
-    if (!msg)
-        msg = luaL_tolstring(L, 1, NULL);
-    luaL_traceback(L, L, msg, 1);
-    return 1;
-}
-
 static int get_int_field(lua_State *L, int idx, const char *name, int dflt)
 {
     lua_getfield(L, idx, name);
@@ -48,7 +39,7 @@ static int get_int_field(lua_State *L, int idx, const char *name, int dflt)
  * Returns 0, or -1 after printing the error. */
 static int setup(lua_State *L, int argc, char **argv)
 {
-    lua_pushcfunction(L, msghandler);
+    lua_pushcfunction(L, pd_runtime_traceback);
     int base = lua_gettop(L);
     lua_getglobal(L, "require");
     lua_pushliteral(L, "emu.main");
@@ -116,7 +107,7 @@ int main(int argc, char **argv)
         return 1;
     }
     int bound = pd_emu_http_port(h);
-    lua_pushcfunction(L, msghandler);
+    lua_pushcfunction(L, pd_runtime_traceback);
     lua_rawgeti(L, LUA_REGISTRYINDEX, listen_ref);
     lua_pushinteger(L, bound);
     if (lua_pcall(L, 1, 0, -3) != LUA_OK)

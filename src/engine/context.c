@@ -7,9 +7,15 @@
  * in user value 1. Stored tables are kept as given (no copy): a task that
  * mutates a table it got from ctx:get bypasses the checks, which is why the
  * context offers put/append/incr for the common updates.
+ *
+ * Errors (include/pdlua/error.h): a misused call raises a string through
+ * luaL_check*; an unknown field, a bad type or a value of the wrong type
+ * raises a pdlua error "invalidContext" (with `field` where there is one)
+ * through pd_error_raisef or pd_error_throw.
  */
 #include "pdlua/context.h"
 #include "pdlua/error.h"
+#include "pdlua/heap.h"
 #include "pdlua/luaclass.h"
 
 #include <lauxlib.h>
@@ -28,7 +34,8 @@ typedef struct {
 
 typedef struct {
     int nfields;
-    int nnodes, cap;
+    int nnodes;
+    size_t cap;
     ctx_node *nodes;
     int *field_node;   /* node of each field, by field number (1-based) */
 } ctx_data;
@@ -59,14 +66,8 @@ static int ctx_gc(lua_State *L)
 
 static int add_node(ctx_data *c, ctx_kind kind, int elem)
 {
-    if (c->nnodes == c->cap) {
-        int cap = c->cap ? c->cap * 2 : 16;
-        ctx_node *n = realloc(c->nodes, (size_t)cap * sizeof *n);
-        if (!n)
-            return -1;
-        c->nodes = n;
-        c->cap = cap;
-    }
+    if (pd_grow(&c->nodes, &c->cap, (size_t)c->nnodes + 1, sizeof *c->nodes) != 0)
+        return -1;
     c->nodes[c->nnodes].kind = kind;
     c->nodes[c->nnodes].elem = elem;
     return c->nnodes++;
@@ -149,12 +150,16 @@ static const char *describe(lua_State *L, int idx)
  * float stored in an integer field is converted in place (JSON numbers). */
 static int check_value(lua_State *L, const ctx_data *c, int node, int idx)
 {
+    static const int plain[] = {
+        [T_STRING] = LUA_TSTRING, [T_NUMBER] = LUA_TNUMBER,
+        [T_BOOLEAN] = LUA_TBOOLEAN, [T_TABLE] = LUA_TTABLE,
+    };
     idx = lua_absindex(L, idx);
     const ctx_node *n = &c->nodes[node];
     int type = lua_type(L, idx);
     switch (n->kind) {
-    case T_STRING:
-        if (type == LUA_TSTRING)
+    case T_STRING: case T_NUMBER: case T_BOOLEAN: case T_TABLE:
+        if (type == plain[n->kind])
             return 1;
         break;
     case T_INTEGER:
@@ -169,18 +174,6 @@ static int check_value(lua_State *L, const ctx_data *c, int node, int idx)
                 return 1;
             }
         }
-        break;
-    case T_NUMBER:
-        if (type == LUA_TNUMBER)
-            return 1;
-        break;
-    case T_BOOLEAN:
-        if (type == LUA_TBOOLEAN)
-            return 1;
-        break;
-    case T_TABLE:
-        if (type == LUA_TTABLE)
-            return 1;
         break;
     case T_LIST: {
         if (type != LUA_TTABLE)
@@ -245,7 +238,7 @@ static int raise_type(lua_State *L, const ctx_data *c, const char *field, int no
     pd_error_push(L, 0, "invalidContext", msg, 0);
     lua_pushstring(L, field);
     lua_setfield(L, -2, "field");
-    return lua_error(L);
+    return pd_error_throw(L);
 }
 
 /* Field number of the name at idx, raising for an unknown field. */
@@ -261,7 +254,7 @@ static int field_of(lua_State *L, int idx)
         pd_error_push(L, 0, "invalidContext", msg, 0);
         lua_pushstring(L, name);
         lua_setfield(L, -2, "field");
-        return lua_error(L);
+        return pd_error_throw(L);
     }
     return f;
 }
@@ -479,11 +472,13 @@ int pd_context_l_new(lua_State *L)
     lua_pushnil(L);
     while (lua_next(L, 1)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            return luaL_error(L, "context field names must be strings");
+            return pd_error_raisef(L, "invalidContext", 0,
+                                   "context field names must be strings");
         if (lua_type(L, -1) != LUA_TSTRING)
-            return luaL_error(L, "context field '%s': the type must be a string "
-                              "such as \"integer\" or \"list<string>\"",
-                              lua_tostring(L, -2));
+            return pd_error_raisef(L, "invalidContext", 0,
+                                   "context field '%s': the type must be a string "
+                                   "such as \"integer\" or \"list<string>\"",
+                                   lua_tostring(L, -2));
         lua_pop(L, 1);
         lua_pushvalue(L, -1);
         lua_rawseti(L, 4, ++nf);
@@ -509,12 +504,11 @@ int pd_context_l_new(lua_State *L)
         int node = parse_type(c, &p);
         if (node == -2)
             return luaL_error(L, "out of memory");
-        if (node < 0 || *skip_space(p) != 0) {
-            const char *msg = lua_pushfstring(
-                L, "context field '%s': unknown type '%s' (string, integer, number, "
-                "boolean, table, list<T>, map<T>)", lua_tostring(L, -2), spec);
-            return pd_error_raise(L, 0, "invalidContext", msg, 0);
-        }
+        if (node < 0 || *skip_space(p) != 0)
+            return pd_error_raisef(L, "invalidContext", 0,
+                                   "context field '%s': unknown type '%s' (string, integer, "
+                                   "number, boolean, table, list<T>, map<T>)",
+                                   lua_tostring(L, -2), spec);
         c->field_node[f] = node;
         lua_pop(L, 1);
         lua_pushvalue(L, -1);

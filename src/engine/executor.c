@@ -46,6 +46,7 @@
 #include "pdlua/executor.h"
 #include "pdlua/core.h"
 #include "pdlua/error.h"
+#include "pdlua/heap.h"
 #include "pdlua/runtime.h"
 
 #include <lauxlib.h>
@@ -88,15 +89,10 @@ typedef struct {
     int doomed;
     int rb_queued;         /* its compensation has begun */
     int *done;             /* succeeded tasks, in the order they finished */
-    int ndone, cap;
+    int ndone;
+    size_t cap;
     int rb_pos;            /* next in done[] to compensate, going down */
 } group;
-
-typedef struct {
-    double due;
-    int task;
-    int rollback;          /* the retry of its rollback, not of its run */
-} delayed;
 
 struct pd_exec {
     pthread_mutex_t mu;
@@ -115,8 +111,9 @@ struct pd_exec {
     group *groups;
     int ngroups;
 
-    delayed *delayed;            /* min-heap by due */
-    size_t ndelayed, capdelayed;
+    pd_heap retry;               /* tasks waiting out a backoff, by due */
+    double *due;                 /* when each task in `retry` is due */
+    unsigned char *retry_rb;     /* whether that is its rollback's retry */
 
     int active;                  /* jobs on workers */
     int idle;                    /* workers waiting for work */
@@ -163,6 +160,15 @@ const char *pd_stop_reason_name(int reason)
     }
 }
 
+const char *pd_skip_reason_name(int reason)
+{
+    switch (reason) {
+    case PD_SKIP_DEPENDENCY: return "dependency";
+    case PD_SKIP_STOPPED: return "stopped";
+    default: return NULL;
+    }
+}
+
 /* --- small helpers (x->mu held unless said otherwise) ------------------ */
 
 static double since_start(const pd_exec *x, double now) { return now - x->t0; }
@@ -175,14 +181,8 @@ static void wake_caller(pd_exec *x)
 
 static void push_event(pd_exec *x, const pd_exec_event *e)
 {
-    if (x->nev == x->capev) {
-        size_t cap = x->capev ? x->capev * 2 : 256;
-        pd_exec_event *ev = realloc(x->ev, cap * sizeof *ev);
-        if (!ev)
-            return;   /* out of memory: the event is lost, the run goes on */
-        x->ev = ev;
-        x->capev = cap;
-    }
+    if (pd_grow(&x->ev, &x->capev, x->nev + 1, sizeof *x->ev) != 0)
+        return;   /* out of memory: the event is lost, the run goes on */
     x->ev[x->nev++] = *e;
     if (x->nev == 1)
         wake_caller(x);
@@ -235,45 +235,19 @@ static double backoff_delay(pd_exec *x, const pd_exec_task *tk, int attempt)
 
 /* --- retry heap -------------------------------------------------------- */
 
-static void delayed_push(pd_exec *x, double due, int t, int rollback)
+static int due_before(void *ctx, int a, int b)
 {
-    if (x->ndelayed == x->capdelayed) {
-        size_t cap = x->capdelayed ? x->capdelayed * 2 : 16;
-        delayed *d = realloc(x->delayed, cap * sizeof *d);
-        if (!d)
-            abort();
-        x->delayed = d;
-        x->capdelayed = cap;
-    }
-    size_t i = x->ndelayed++;
-    while (i > 0 && x->delayed[(i - 1) / 2].due > due) {
-        x->delayed[i] = x->delayed[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    x->delayed[i].due = due;
-    x->delayed[i].task = t;
-    x->delayed[i].rollback = rollback;
+    const pd_exec *x = ctx;
+    return x->due[a] < x->due[b];
 }
 
-static int delayed_pop(pd_exec *x)
+/* A task (at most once at a time) waits until `due` for its retry. */
+static void retry_push(pd_exec *x, double due, int t, int rollback)
 {
-    int t = x->delayed[0].task;
-    delayed last = x->delayed[--x->ndelayed];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= x->ndelayed)
-            break;
-        if (c + 1 < x->ndelayed && x->delayed[c + 1].due < x->delayed[c].due)
-            c++;
-        if (x->delayed[c].due >= last.due)
-            break;
-        x->delayed[i] = x->delayed[c];
-        i = c;
-    }
-    if (x->ndelayed)
-        x->delayed[i] = last;
-    return t;
+    x->due[t] = due;
+    x->retry_rb[t] = (unsigned char)rollback;
+    if (pd_heap_push(&x->retry, t) != 0)
+        abort();
 }
 
 static void task_ended(pd_exec *x, int t, int ok);
@@ -284,22 +258,22 @@ static void task_ended(pd_exec *x, int t, int ok);
 static void drop_retries(pd_exec *x)
 {
     double now = pd_now();
-    size_t n = x->ndelayed, kept = 0;
-    /* x->ndelayed stays n meanwhile: the run cannot look finished. */
+    size_t n = x->retry.n, kept = 0;
+    /* x->retry.n stays n meanwhile: the run cannot look finished. */
     for (size_t i = 0; i < n; i++) {
-        delayed d = x->delayed[i];
-        if (d.rollback) {
-            x->delayed[kept++] = d;
+        int t = x->retry.a[i];
+        if (x->retry_rb[t]) {
+            x->retry.a[kept++] = t;
             continue;
         }
-        x->rec[d.task].finished = since_start(x, now);
-        set_state(x, d.task, PD_TASK_FAILED, x->rec[d.task].attempts, -1, 0, 0, now);
-        pd_sched_done(x->s, d.task, 0);
-        task_ended(x, d.task, 0);
+        x->rec[t].finished = since_start(x, now);
+        set_state(x, t, PD_TASK_FAILED, x->rec[t].attempts, -1, 0, 0, now);
+        pd_sched_done(x->s, t, 0);
+        task_ended(x, t, 0);
     }
-    x->ndelayed = 0;
+    x->retry.n = 0;
     for (size_t i = 0; i < kept; i++)
-        delayed_push(x, x->delayed[i].due, x->delayed[i].task, 1);
+        retry_push(x, x->due[x->retry.a[i]], x->retry.a[i], 1);
 }
 
 /* Attempt `attempt` of task t's run, or of its rollback, failed with the
@@ -321,7 +295,7 @@ static int retry_later(pd_exec *x, lua_State *L, int t, int attempt, int rollbac
         pd_sched_rollback_done(x->s, t);
     else
         pd_sched_retry_wait(x->s, t);
-    delayed_push(x, now + delay, t, rollback);
+    retry_push(x, now + delay, t, rollback);
     if (x->idle)
         pthread_cond_signal(&x->cv_work);   /* re-arm a timed wait */
     return 1;
@@ -385,7 +359,7 @@ static void on_skip(void *ud, int t, int cause)
 static void check_finished(pd_exec *x)
 {
     if (x->finished || x->active > 0 || pd_sched_remaining(x->s) > 0 ||
-        x->ndelayed > 0 || pd_sched_rollbacks(x->s) > 0)
+        x->retry.n > 0 || pd_sched_rollbacks(x->s) > 0)
         return;
     x->finished = 1;
     x->t_end = pd_now();
@@ -419,14 +393,13 @@ static void stop_run(pd_exec *x, int reason, int cancel)
 static int claim(pd_exec *x, worker *w)
 {
     double now = 0;
-    if (x->ndelayed || x->deadline_abs > 0)
+    if (x->retry.n || x->deadline_abs > 0)
         now = pd_now();
     if (x->deadline_abs > 0 && now >= x->deadline_abs && !x->stop_reason)
         stop_run(x, PD_STOP_DEADLINE, 0);
-    while (x->ndelayed && x->delayed[0].due <= now) {
-        int rollback = x->delayed[0].rollback;
-        int t = delayed_pop(x);
-        if (rollback)
+    while (x->retry.n && x->due[pd_heap_top(&x->retry)] <= now) {
+        int t = pd_heap_pop(&x->retry);
+        if (x->retry_rb[t])
             pd_sched_rollback_push(x->s, t);
         else
             pd_sched_retry_ready(x->s, t);
@@ -435,12 +408,14 @@ static int claim(pd_exec *x, worker *w)
     /* Rollbacks first: they put things back the way they were, and a
      * rollback waiting for its pool must get the pool's next free slot. */
     int t = pd_sched_rollback_next(x->s);
-    if (t >= 0) {
-        if (!now)
-            now = pd_now();
-        pd_exec_record *r = &x->rec[t];
-        r->rb_attempts++;
-        if (r->rb_attempts == 1)
+    int rollback = t >= 0;
+    if (!rollback && (t = pd_sched_next(x->s)) < 0)
+        return 0;
+    if (!now)
+        now = pd_now();
+    pd_exec_record *r = &x->rec[t];
+    if (rollback) {
+        if (++r->rb_attempts == 1)
             r->rb_started = since_start(x, now);
         w->job = JOB_ROLLBACK;
         if (x->opts.want_events) {
@@ -449,14 +424,7 @@ static int claim(pd_exec *x, worker *w)
             push_event(x, &e);
         }
     } else {
-        t = pd_sched_next(x->s);
-        if (t < 0)
-            return 0;
-        if (!now)
-            now = pd_now();
-        pd_exec_record *r = &x->rec[t];
-        r->attempts++;
-        if (r->attempts == 1)
+        if (++r->attempts == 1)
             r->started = since_start(x, now);
         set_state(x, t, PD_TASK_RUNNING, r->attempts, -1, 0, 0, now);
         w->job = JOB_TASK;
@@ -605,81 +573,79 @@ static double attempt_deadline(const pd_exec *x, double timeout, double now)
     return dl;
 }
 
+/* Runs one attempt of task t's run or rollback under `deadline`, keeping
+ * a failure's error in the store (interpreter lock held). Returns the
+ * outcome, with *retry set if it may be retried, and x->mu held. */
+static int run_once(pd_exec *x, worker *w, int t, int attempt, int rollback,
+                    double deadline, int *retry)
+{
+    lua_State *L = w->L;
+    pd_interrupt_set_deadline(&w->in, deadline);
+    int outcome = run_lua(w, rollback ? SLOT_ROLLBACK : SLOT_RUN, t, attempt, rollback);
+    *retry = 0;
+    if (outcome != PD_TASK_SUCCEEDED) {
+        *retry = retryable(L, outcome);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, rollback ? SLOT_RBERRORS : SLOT_ERRORS, t + 1);
+    }
+    pd_interrupt_set_deadline(&w->in, 0);
+    pthread_mutex_lock(&x->mu);
+    w->job = JOB_NONE;
+    return outcome;
+}
+
+/* The worker's job has been recorded (x->mu held). */
+static void job_done(pd_exec *x, worker *w)
+{
+    lua_settop(w->L, SLOT_TOP);
+    x->active--;
+    check_finished(x);
+}
+
 /* Runs one attempt of task t and records its end (interpreter lock held;
  * returns with x->mu held). */
 static void run_attempt(pd_exec *x, worker *w, int t)
 {
-    lua_State *L = w->L;
     const pd_exec_task *tk = &x->tasks[t];
     int attempt = x->rec[t].attempts;   /* stable: only this worker changes it now */
-    pd_interrupt_set_deadline(&w->in, attempt_deadline(x, tk->timeout, pd_now()));
-    int outcome = run_lua(w, SLOT_RUN, t, attempt, 0);
-    int retry = 0;
-    if (outcome != PD_TASK_SUCCEEDED) {
-        retry = retryable(L, outcome);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, SLOT_ERRORS, t + 1);
-    }
-    pd_interrupt_set_deadline(&w->in, 0);
-
-    pthread_mutex_lock(&x->mu);
+    int retry;
+    int outcome = run_once(x, w, t, attempt, 0, attempt_deadline(x, tk->timeout, pd_now()),
+                           &retry);
     double now = pd_now();
-    pd_exec_record *r = &x->rec[t];
-    r->finished = since_start(x, now);
-    w->job = JOB_NONE;
+    x->rec[t].finished = since_start(x, now);
     int g = tk->group;
     if (outcome == PD_TASK_SUCCEEDED) {
         set_state(x, t, PD_TASK_SUCCEEDED, attempt, -1, 0, 0, now);
         if (g >= 0 && x->opts.rollback != PD_ROLLBACK_NONE) {
             group *gr = &x->groups[g];
-            if (gr->ndone == gr->cap) {
-                int cap = gr->cap ? gr->cap * 2 : 8;
-                int *d = realloc(gr->done, (size_t)cap * sizeof *d);
-                if (!d)
-                    abort();
-                gr->done = d;
-                gr->cap = cap;
-            }
+            if (pd_grow(&gr->done, &gr->cap, (size_t)gr->ndone + 1, sizeof *gr->done) != 0)
+                abort();
             gr->done[gr->ndone++] = t;
         }
         pd_sched_done(x->s, t, 1);
         task_ended(x, t, 1);
-    } else if (retry && !x->stop_reason && retry_later(x, L, t, attempt, 0, now)) {
+    } else if (retry && !x->stop_reason && retry_later(x, w->L, t, attempt, 0, now)) {
         /* waits in the retry heap */
     } else {
         set_state(x, t, outcome, attempt, -1, 0, 0, now);
         pd_sched_done(x->s, t, 0);
         task_ended(x, t, 0);
     }
-    lua_settop(L, SLOT_TOP);
-    x->active--;
-    check_finished(x);
+    job_done(x, w);
 }
 
 /* Runs one attempt of task t's rollback and records its end (interpreter
- * lock held; returns with x->mu held). */
+ * lock held; returns with x->mu held). Its own deadline only: the run's
+ * deadline or cancel must not stop the compensation of what was done. */
 static void run_rollback(pd_exec *x, worker *w, int t)
 {
-    lua_State *L = w->L;
     const pd_exec_task *tk = &x->tasks[t];
     int attempt = x->rec[t].rb_attempts;   /* stable: only this worker changes it now */
+    int retry;
+    double timeout = tk->rollback_timeout;
+    int outcome = run_once(x, w, t, attempt, 1, timeout > 0 ? pd_now() + timeout : 0, &retry);
     double now = pd_now();
-    /* Its own deadline only: the run's deadline or cancel must not stop
-     * the compensation of what was done. */
-    pd_interrupt_set_deadline(&w->in, tk->rollback_timeout > 0 ? now + tk->rollback_timeout : 0);
-    int outcome = run_lua(w, SLOT_ROLLBACK, t, attempt, 1);
-    int retry = 0;
-    if (outcome != PD_TASK_SUCCEEDED) {
-        retry = retryable(L, outcome);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, SLOT_RBERRORS, t + 1);
-    }
-    pd_interrupt_set_deadline(&w->in, 0);
-
-    pthread_mutex_lock(&x->mu);
-    now = pd_now();
-    w->job = JOB_NONE;
-    if (!(retry && retry_later(x, L, t, attempt, 1, now))) {
+    if (!(retry && retry_later(x, w->L, t, attempt, 1, now))) {
         pd_exec_record *r = &x->rec[t];
         r->rb_finished = since_start(x, now);
         r->rollback_state = outcome == PD_TASK_SUCCEEDED ? PD_TASK_ROLLED_BACK
@@ -689,9 +655,7 @@ static void run_rollback(pd_exec *x, worker *w, int t)
         /* The group's next compensation, after this one. */
         queue_next_rollback(x, tk->group);
     }
-    lua_settop(L, SLOT_TOP);
-    x->active--;
-    check_finished(x);
+    job_done(x, w);
 }
 
 static void *worker_main(void *arg)
@@ -730,19 +694,8 @@ static void *worker_main(void *arg)
             continue;
         }
         x->idle++;
-        if (x->ndelayed) {
-            double due = x->delayed[0].due;
-            struct timespec ts;
-            ts.tv_sec = (time_t)due;
-            ts.tv_nsec = (long)((due - (double)ts.tv_sec) * 1e9);
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&x->cv_work, &x->mu, &ts);
-        } else {
-            pthread_cond_wait(&x->cv_work, &x->mu);
-        }
+        pd_cond_wait_until(&x->cv_work, &x->mu,
+                           x->retry.n ? x->due[pd_heap_top(&x->retry)] : 0);
         x->idle--;
     }
     pthread_mutex_unlock(&x->mu);
@@ -777,12 +730,16 @@ pd_exec *pd_exec_new(lua_State *L, pd_graph *g, const pd_exec_task *tasks,
     pd_cond_init(&x->cv_caller);
     x->tasks = malloc(n1 * sizeof *x->tasks);
     x->rec = malloc(n1 * sizeof *x->rec);
+    x->due = malloc(n1 * sizeof *x->due);
+    x->retry_rb = malloc(n1);
+    pd_heap_init(&x->retry, due_before, x);
     x->pool_cap = malloc((opts->npools > 0 ? (size_t)opts->npools : 1) * sizeof *x->pool_cap);
     int *task_pool = malloc(n1 * sizeof *task_pool);
     x->ngroups = opts->ngroups;
     size_t ng1 = (size_t)x->ngroups + 1;
     x->groups = calloc(ng1, sizeof *x->groups);
-    if (!x->tasks || !x->rec || !x->pool_cap || !task_pool || !x->groups) {
+    if (!x->tasks || !x->rec || !x->due || !x->retry_rb || !x->pool_cap || !task_pool ||
+        !x->groups) {
         free(task_pool);
         pd_exec_free(NULL, x);
         return NULL;
@@ -906,17 +863,8 @@ void pd_exec_wait(pd_exec *x, pd_interrupt *caller, double until, pd_exec_batch 
                 stop_run(x, PD_STOP_CANCELLED, 1);
                 continue;
             }
-        } else if (limit > 0) {
-            struct timespec ts;
-            ts.tv_sec = (time_t)limit;
-            ts.tv_nsec = (long)((limit - (double)ts.tv_sec) * 1e9);
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&x->cv_caller, &x->mu, &ts);
         } else {
-            pthread_cond_wait(&x->cv_caller, &x->mu);
+            pd_cond_wait_until(&x->cv_caller, &x->mu, limit);
         }
         x->caller_waiting = 0;
     }
@@ -1018,7 +966,7 @@ void pd_exec_free(lua_State *L, pd_exec *x)
     pd_sched_free(x->s);
     free(x->workers); free(x->tasks); free(x->rec); free(x->pool_cap);
     free(x->groups);
-    free(x->delayed); free(x->ev);
+    pd_heap_free(&x->retry); free(x->due); free(x->retry_rb); free(x->ev);
     pthread_cond_destroy(&x->cv_work);
     pthread_cond_destroy(&x->cv_caller);
     pthread_mutex_destroy(&x->mu);

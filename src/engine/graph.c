@@ -13,6 +13,7 @@
  * revisit a task, and that loop is the cycle we print.
  */
 #include "pdlua/graph.h"
+#include "pdlua/heap.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -179,21 +180,6 @@ const char *pd_graph_error(const pd_graph *g) { return g->err ? g->err : "out of
 size_t pd_graph_count(const pd_graph *g) { return g->n; }
 const char *pd_graph_id(const pd_graph *g, int i) { return g->ids[i]; }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 int pd_graph_add(pd_graph *g, const char *id, const char *const *deps,
                  size_t ndeps, double weight)
 {
@@ -215,8 +201,8 @@ int pd_graph_add(pd_graph *g, const char *id, const char *const *deps,
         }
         g->cap = cap;
     }
-    if (grow((void **)&g->dep_names, &g->dep_names_cap, g->ndep_names + ndeps,
-             sizeof *g->dep_names) != 0) {
+    if (pd_grow(&g->dep_names, &g->dep_names_cap, g->ndep_names + ndeps,
+                sizeof *g->dep_names) != 0) {
         set_error(g, "out of memory");
         return -1;
     }

@@ -23,6 +23,7 @@
  * retried), every slot comes free in time and nothing waits on itself.
  */
 #include "pdlua/scheduler.h"
+#include "pdlua/heap.h"
 
 #include <stdlib.h>
 
@@ -37,12 +38,7 @@ enum {
 };
 
 typedef struct {
-    int *a;
-    size_t n, cap;
-} heap;
-
-typedef struct {
-    heap wait;
+    pd_heap wait;
     int cap, used;
     int rb_head, rb_tail;   /* rollbacks waiting for a slot, -1: none */
 } pool;
@@ -63,7 +59,7 @@ struct pd_sched {
     size_t *rb_seq;       /* when each queued rollback was queued */
     size_t rb_count;      /* rollbacks queued */
     size_t rb_serial;
-    heap ready;
+    pd_heap ready;
     size_t nready;        /* live entries in `ready` */
     size_t remaining;
     int running;
@@ -80,67 +76,21 @@ static int pool_has_room(const pool *pl)
     return pl->cap <= 0 || pl->used < pl->cap;
 }
 
-static int before(const pd_sched *s, int a, int b)
+static int before(void *ctx, int a, int b)
 {
+    const pd_sched *s = ctx;
     if (s->key[a] != s->key[b])
         return s->key[a] > s->key[b];
     return s->pos[a] < s->pos[b];
 }
 
-static int heap_push(const pd_sched *s, heap *h, int t)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        int *a = realloc(h->a, cap * sizeof *a);
-        if (!a)
-            return -1;
-        h->a = a;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!before(s, t, h->a[p]))
-            break;
-        h->a[i] = h->a[p];
-        i = p;
-    }
-    h->a[i] = t;
-    return 0;
-}
-
-static int heap_pop(const pd_sched *s, heap *h)
-{
-    if (h->n == 0)
-        return -1;
-    int top = h->a[0];
-    int last = h->a[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && before(s, h->a[c + 1], h->a[c]))
-            c++;
-        if (!before(s, h->a[c], last))
-            break;
-        h->a[i] = h->a[c];
-        i = c;
-    }
-    if (h->n)
-        h->a[i] = last;
-    return top;
-}
-
-/* Pre-sized at creation so pushes cannot fail: the ready heap and each
- * pool's heap hold at most one live entry per task, plus stale ones that
- * were skipped. Sizing them to n and compacting is not worth it: a task
- * enters the ready heap at most once per attempt, so we grow on demand and
- * treat a failed allocation as fatal below. */
+/* The heaps hold at most one live entry per task, plus stale ones that
+ * were skipped; they grow on demand, and a failed allocation in the middle
+ * of a run is fatal. */
 static void push_ready(pd_sched *s, int t)
 {
     s->state[t] = S_READY;
-    if (heap_push(s, &s->ready, t) != 0)
+    if (pd_heap_push(&s->ready, t) != 0)
         abort();   /* out of memory in the middle of a run: nothing sane to do */
     s->nready++;
 }
@@ -187,6 +137,15 @@ static int not_started(const pd_sched *s, int t)
            s->state[t] == S_POOLWAIT;
 }
 
+/* Marks `t` (not started) skipped and tells the executor. */
+static void mark_skipped(pd_sched *s, int t, int cause)
+{
+    if (s->state[t] == S_READY)
+        s->nready--;
+    s->state[t] = S_SKIPPED;
+    s->on_skip(s->ud, t, cause);
+}
+
 /* Skips `t` (not started) and, depth first, everything downstream. */
 static void skip_cascade(pd_sched *s, int t, int cause)
 {
@@ -198,10 +157,7 @@ static void skip_cascade(pd_sched *s, int t, int cause)
         int x = s->stack[--top];
         if (!not_started(s, x))
             continue;
-        if (s->state[x] == S_READY)
-            s->nready--;
-        s->state[x] = S_SKIPPED;
-        s->on_skip(s->ud, x, c);
+        mark_skipped(s, x, c);
         size_t n;
         const int *ds = pd_graph_dependents(s->g, x, &n);
         for (size_t k = n; k-- > 0;) {
@@ -252,7 +208,9 @@ pd_sched *pd_sched_new(const pd_graph *g, pd_sched_policy policy,
         pd_sched_free(s);
         return NULL;
     }
+    pd_heap_init(&s->ready, before, s);
     for (int p = 0; p <= npools; p++) {
+        pd_heap_init(&s->pools[p].wait, before, s);
         s->pools[p].cap = p < npools ? pool_cap[p] : 0;
         s->pools[p].rb_head = s->pools[p].rb_tail = -1;
     }
@@ -279,9 +237,9 @@ void pd_sched_free(pd_sched *s)
         return;
     if (s->pools)
         for (int p = 0; p < s->npools; p++)
-            free(s->pools[p].wait.a);
+            pd_heap_free(&s->pools[p].wait);
     free(s->pools);
-    free(s->ready.a);
+    pd_heap_free(&s->ready);
     free(s->state); free(s->unmet); free(s->key); free(s->pos);
     free(s->task_pool); free(s->stack); free(s->level_left);
     free(s->rb_next); free(s->rb_seq);
@@ -295,7 +253,7 @@ int pd_sched_next(pd_sched *s)
     if (s->policy == PD_SCHED_SEQUENTIAL && s->running > 0)
         return -1;
     for (;;) {
-        int t = heap_pop(s, &s->ready);
+        int t = pd_heap_pop(&s->ready);
         if (t < 0)
             return -1;
         if (s->state[t] != S_READY)
@@ -304,7 +262,7 @@ int pd_sched_next(pd_sched *s)
         int p = s->task_pool[t];
         if (p >= 0 && !pool_has_room(&s->pools[p])) {
             s->state[t] = S_POOLWAIT;
-            if (heap_push(s, &s->pools[p].wait, t) != 0)
+            if (pd_heap_push(&s->pools[p].wait, t) != 0)
                 abort();
             continue;
         }
@@ -323,7 +281,7 @@ static void give_slot(pd_sched *s, int p)
 {
     s->pools[p].used--;
     for (;;) {
-        int w = heap_pop(s, &s->pools[p].wait);
+        int w = pd_heap_pop(&s->pools[p].wait);
         if (w < 0)
             return;
         if (s->state[w] != S_POOLWAIT)
@@ -381,25 +339,15 @@ void pd_sched_retry_ready(pd_sched *s, int t)
     push_ready(s, t);
 }
 
-void pd_sched_skip(pd_sched *s, int t)
-{
-    if (not_started(s, t))
-        skip_cascade(s, t, -1);
-}
-
 void pd_sched_stop(pd_sched *s)
 {
     s->stopped = 1;
     const int *order = pd_graph_order(s->g);
     for (size_t p = 0; p < s->n; p++) {
-        int t = order[p];
-        if (!not_started(s, t))
-            continue;
-        if (s->state[t] == S_READY)
-            s->nready--;
-        s->state[t] = S_SKIPPED;
-        s->on_skip(s->ud, t, -1);
-        end_task(s, t);
+        if (not_started(s, order[p])) {
+            mark_skipped(s, order[p], -1);
+            end_task(s, order[p]);
+        }
     }
 }
 
@@ -459,9 +407,3 @@ int pd_sched_rollback_ready(const pd_sched *s) { return rollback_queue(s) != NUL
 
 size_t pd_sched_remaining(const pd_sched *s) { return s->remaining; }
 size_t pd_sched_ready(const pd_sched *s) { return s->nready; }
-
-int pd_sched_started(const pd_sched *s, int t)
-{
-    return s->state[t] == S_RUNNING || s->state[t] == S_RETRY ||
-           s->state[t] == S_DONE;
-}

@@ -1,8 +1,11 @@
 /*
  * gcp_lua.c — binds the Compute Engine client to Lua as `pdlua.gcp.core`.
  *
- * This is the only place where the client's results become Lua values and
- * its failures become pdlua.error values (docs/design.md, "Errors"). A call
+ * This file and json_lua.c are where the client's results become Lua values
+ * and its failures pdlua.error values (docs/design.md, "Errors"; the rule is in
+ * include/pdlua/error.h: a misused call raises a string through
+ * luaL_check*, out of memory through luaL_error; a failed call raises its
+ * error value through pd_error_throw, bad JSON through pd_error_raise). A call
  * copies its arguments into C memory, releases the interpreter lock for the
  * whole of pd_gcp_call_run (rate-limit waits, token refreshes, the
  * transfer, backoff sleeps), takes it back, and converts the parsed answer.
@@ -184,7 +187,7 @@ static int l_call(lua_State *L)
         push_call_error(L, &res, cm);
         free(cm);
         pd_gcp_result_free(&res);
-        return lua_error(L);
+        return pd_error_throw(L);
     }
     free(cm);
     const pd_json *root = pd_json_root(res.doc);

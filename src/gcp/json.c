@@ -7,8 +7,10 @@
  * Strict RFC 8259 (no comments, no trailing commas); \u escapes, surrogate
  * pairs included, become UTF-8.
  */
+#include "pdlua/heap.h"
 #include "pdlua/json.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,26 +36,6 @@ typedef struct parser {
     int failed;
 } parser;
 
-static void *arena_alloc(pd_json_doc *doc, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    chunk *c = doc->chunks;
-    if (!c || c->size - c->used < n) {
-        size_t size = n > 65536 ? n : 65536;
-        chunk *nc = malloc(sizeof *nc + size);
-        if (!nc)
-            return NULL;
-        nc->prev = c;
-        nc->used = 0;
-        nc->size = size;
-        doc->chunks = nc;
-        c = nc;
-    }
-    void *r = c->data + c->used;
-    c->used += n;
-    return r;
-}
-
 static void fail(parser *ps, const char *what)
 {
     if (ps->failed)
@@ -62,6 +44,29 @@ static void fail(parser *ps, const char *what)
     if (ps->err)
         snprintf(ps->err, ps->errlen, "malformed JSON at byte %zu: %s",
                  (size_t)(ps->p - ps->start), what);
+}
+
+/* n bytes from the document's arena, or NULL after failing the parse. */
+static void *arena_alloc(parser *ps, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    chunk *c = ps->doc->chunks;
+    if (!c || c->size - c->used < n) {
+        size_t size = n > 65536 ? n : 65536;
+        chunk *nc = malloc(sizeof *nc + size);
+        if (!nc) {
+            fail(ps, "out of memory");
+            return NULL;
+        }
+        nc->prev = c;
+        nc->used = 0;
+        nc->size = size;
+        ps->doc->chunks = nc;
+        c = nc;
+    }
+    void *r = c->data + c->used;
+    c->used += n;
+    return r;
 }
 
 static void skip_ws(parser *ps)
@@ -73,11 +78,9 @@ static void skip_ws(parser *ps)
 
 static pd_json *new_node(parser *ps, pd_json_type t)
 {
-    pd_json *n = arena_alloc(ps->doc, sizeof *n);
-    if (!n) {
-        fail(ps, "out of memory");
+    pd_json *n = arena_alloc(ps, sizeof *n);
+    if (!n)
         return NULL;
-    }
     memset(n, 0, sizeof *n);
     n->type = t;
     return n;
@@ -143,11 +146,9 @@ static const char *parse_string(parser *ps, size_t *len)
         fail(ps, "unterminated string");
         return NULL;
     }
-    char *out = arena_alloc(ps->doc, (size_t)(s - ps->p) + 1);
-    if (!out) {
-        fail(ps, "out of memory");
+    char *out = arena_alloc(ps, (size_t)(s - ps->p) + 1);
+    if (!out)
         return NULL;
-    }
     char *o = out;
     while (ps->p < ps->end && *ps->p != '"') {
         unsigned char c = (unsigned char)*ps->p;
@@ -215,48 +216,53 @@ static const char *parse_string(parser *ps, size_t *len)
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
+/* Skips digits; returns whether there was one. */
+static int digits(parser *ps)
+{
+    const char *s = ps->p;
+    while (ps->p < ps->end && is_digit(*ps->p))
+        ps->p++;
+    return ps->p > s;
+}
+
+/* Whether the next byte is one of `set` (skipped if so). */
+static int next_is(parser *ps, const char *set)
+{
+    if (ps->p >= ps->end || !*ps->p || !strchr(set, *ps->p))
+        return 0;
+    ps->p++;
+    return 1;
+}
+
+/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)? */
 static pd_json *parse_number(parser *ps)
 {
     const char *s = ps->p;
-    if (ps->p < ps->end && *ps->p == '-')
-        ps->p++;
-    if (ps->p >= ps->end || !is_digit(*ps->p)) {
+    next_is(ps, "-");
+    int ok = next_is(ps, "0") || digits(ps);
+    if (ok && next_is(ps, "."))
+        ok = digits(ps);
+    if (ok && next_is(ps, "eE")) {
+        next_is(ps, "+-");
+        ok = digits(ps);
+    }
+    if (!ok) {
         fail(ps, "bad number");
         return NULL;
-    }
-    if (*ps->p == '0')
-        ps->p++;
-    else
-        while (ps->p < ps->end && is_digit(*ps->p)) ps->p++;
-    if (ps->p < ps->end && *ps->p == '.') {
-        ps->p++;
-        if (ps->p >= ps->end || !is_digit(*ps->p)) {
-            fail(ps, "bad number");
-            return NULL;
-        }
-        while (ps->p < ps->end && is_digit(*ps->p)) ps->p++;
-    }
-    if (ps->p < ps->end && (*ps->p == 'e' || *ps->p == 'E')) {
-        ps->p++;
-        if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-'))
-            ps->p++;
-        if (ps->p >= ps->end || !is_digit(*ps->p)) {
-            fail(ps, "bad number");
-            return NULL;
-        }
-        while (ps->p < ps->end && is_digit(*ps->p)) ps->p++;
     }
     pd_json *n = new_node(ps, PD_JSON_NUMBER);
     if (!n)
         return NULL;
     size_t len = (size_t)(ps->p - s);
-    char *t = arena_alloc(ps->doc, len + 1);
-    if (!t) {
-        fail(ps, "out of memory");
+    char *t = arena_alloc(ps, len + 1);
+    if (!t)
         return NULL;
-    }
     memcpy(t, s, len);
     t[len] = 0;
+    if (isinf(strtod(t, NULL))) {
+        fail(ps, "number out of range");
+        return NULL;
+    }
     n->str = t;
     n->len = len;
     return n;
@@ -292,7 +298,7 @@ static pd_json *parse_container(parser *ps, int depth, int object)
     pd_json **tail = &n->child;
     for (;;) {
         const char *key = NULL;
-        size_t klen;
+        size_t klen = 0;
         skip_ws(ps);
         if (object) {
             if (ps->p >= ps->end || *ps->p != '"') {
@@ -313,6 +319,7 @@ static pd_json *parse_container(parser *ps, int depth, int object)
         if (!v)
             return NULL;
         v->key = key;
+        v->klen = klen;
         *tail = v;
         tail = &v->next;
         n->count++;
@@ -405,10 +412,12 @@ const pd_json *pd_json_get(const pd_json *obj, const char *key)
 {
     if (!obj || obj->type != PD_JSON_OBJECT)
         return NULL;
+    size_t len = strlen(key);
+    const pd_json *last = NULL;
     for (const pd_json *c = obj->child; c; c = c->next)
-        if (strcmp(c->key, key) == 0)
-            return c;
-    return NULL;
+        if (c->klen == len && memcmp(c->key, key, len) == 0)
+            last = c;
+    return last;
 }
 
 const char *pd_json_get_str(const pd_json *obj, const char *key)
@@ -441,21 +450,9 @@ const pd_json *pd_json_at(const pd_json *arr, size_t i)
 
 static int buf_reserve(pd_buf *b, size_t extra)
 {
-    if (b->oom)
-        return 0;
-    if (b->len + extra + 1 <= b->cap)
-        return 1;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *d = realloc(b->data, cap);
-    if (!d) {
+    if (!b->oom && pd_grow(&b->data, &b->cap, b->len + extra + 1, 1) != 0)
         b->oom = 1;
-        return 0;
-    }
-    b->data = d;
-    b->cap = cap;
-    return 1;
+    return !b->oom;
 }
 
 void pd_buf_add(pd_buf *b, const char *s, size_t n)

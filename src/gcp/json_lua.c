@@ -6,7 +6,12 @@
  * interpreter lock) to decide on retries and track operations, so turning
  * that tree into tables is the only work left under the lock; and this
  * conversion keeps integers as Lua integers and empty arrays as arrays,
- * which cjson 2.1 does not.
+ * which cjson 2.1 does not. What the parser accepts is in json.h; here an
+ * integer beyond int64 becomes a string of its digits, and of duplicate
+ * member names the last wins.
+ *
+ * Errors (include/pdlua/error.h): nothing here raises but out of stack;
+ * encoding returns -1 with a message that gcp_lua.c raises.
  */
 #include "pdlua/gcp_lua.h"
 
@@ -16,17 +21,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An integer that fits int64 becomes a Lua integer, one that does not its
+ * digits as a string (exact; Compute Engine sends int64 values as strings
+ * anyway); any other number a float. */
 static void push_number(lua_State *L, const pd_json *v)
 {
-    int integral = !strpbrk(v->str, ".eE");
-    if (integral) {
-        char *end;
+    if (!strpbrk(v->str, ".eE")) {
         errno = 0;
-        long long i = strtoll(v->str, &end, 10);
-        if (errno == 0 && *end == 0) {
+        long long i = strtoll(v->str, NULL, 10);
+        if (errno == 0)
             lua_pushinteger(L, (lua_Integer)i);
-            return;
-        }
+        else
+            lua_pushlstring(L, v->str, v->len);
+        return;
     }
     lua_pushnumber(L, strtod(v->str, NULL));
 }
@@ -53,10 +60,12 @@ void pd_gcp_push_json(lua_State *L, const pd_json *v)
     case PD_JSON_OBJECT:
         lua_createtable(L, 0, (int)v->count);
         for (const pd_json *c = v->child; c; c = c->next) {
+            lua_pushlstring(L, c->key, c->klen);
             if (c->type == PD_JSON_NULL)
-                continue;
-            pd_gcp_push_json(L, c);
-            lua_setfield(L, -2, c->key);
+                lua_pushnil(L);   /* left out; a later duplicate wins */
+            else
+                pd_gcp_push_json(L, c);
+            lua_rawset(L, -3);
         }
         break;
     }

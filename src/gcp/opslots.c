@@ -4,6 +4,7 @@
  * it holds at most the cap (hundreds), and is touched once per mutation and
  * once per finished wait.
  */
+#include "pdlua/heap.h"
 #include "pdlua/opslots.h"
 
 #include <stdlib.h>
@@ -14,7 +15,8 @@ struct pd_opslots {
     pthread_cond_t cv;
     int max, used;
     char **names;
-    int nnames, cap;
+    int nnames;
+    size_t cap;
 };
 
 pd_opslots *pd_opslots_new(int max)
@@ -83,23 +85,12 @@ void pd_opslots_track(pd_opslots *s, const char *name)
             return;
         }
     }
-    if (s->nnames == s->cap) {
-        int cap = s->cap ? s->cap * 2 : 16;
-        char **n = realloc(s->names, (size_t)cap * sizeof *n);
-        if (!n) {
-            /* cannot remember it: give the slot back rather than leak it */
-            release_locked(s);
-            pthread_mutex_unlock(&s->mu);
-            return;
-        }
-        s->names = n;
-        s->cap = cap;
-    }
-    char *copy = strdup(name);
+    char *copy = pd_grow(&s->names, &s->cap, (size_t)s->nnames + 1, sizeof *s->names) == 0
+                     ? strdup(name) : NULL;
     if (copy)
         s->names[s->nnames++] = copy;
     else
-        release_locked(s);
+        release_locked(s);   /* cannot remember it: give the slot back, not leak it */
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -125,4 +116,3 @@ int pd_opslots_in_flight(pd_opslots *s)
     return n;
 }
 
-int pd_opslots_max(pd_opslots *s) { return s->max; }

@@ -13,6 +13,8 @@
  * Returns a list of {ok = true, value = v} or {ok = false, error = e}, each
  * with `finished` (pd.now() when the function returned), and, when
  * cancel_after was given, the pd.now() of the cancel as a second result.
+ * Errors (include/pdlua/error.h): only a misused call or out of memory
+ * raises (a string: luaL_check*, luaL_error); the threads' errors are data.
  */
 #include "pdlua/gcp_lua.h"
 #include "pdlua/interrupt.h"

@@ -10,6 +10,8 @@
  * while it waits; a popen'd stream's close does not (it may run from a
  * __gc metamethod, in the middle of a collection, where dropping the lock
  * would let another thread into a half-collected state).
+ * Errors (include/pdlua/error.h): a misused call raises a string through
+ * luaL_check*; a failed spawn is returned as Lua's io functions do.
  */
 #include "pdlua/runtime.h"
 #include "pdlua/spawn.h"
