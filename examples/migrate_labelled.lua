@@ -5,8 +5,8 @@
 -- Moves every disk of ZONE carrying the label KEY=VALUE (default env=dev)
 -- to TYPE (default pd-balanced) with the same workflow `pdlua migrate.lua`
 -- runs — one task graph, rollback per disk and instance — and prints the
--- report. No journal here: a script that wants resumability passes one
--- (see scripts/migrate.lua).
+-- report. No journal here: a script that wants the command's journal,
+-- lock and report file uses pdlua.migrate.open instead.
 local migrate = require "workflows.migrate"
 
 local project, zone, label, target, endpoint = ...

@@ -2,10 +2,13 @@
 -- gcloud users expect: explicit values (flags: a script's own, then
 -- `pdlua --project P --zone Z`) first, then
 -- CLOUDSDK_CORE_PROJECT / CLOUDSDK_COMPUTE_ZONE / CLOUDSDK_COMPUTE_REGION,
--- then gcloud's active configuration file
+-- then the project of the credentials in use (a key file's), then gcloud's
+-- active configuration file
 -- ($CLOUDSDK_CONFIG or ~/.config/gcloud: `active_config` names
 -- `configurations/config_NAME`, an INI file with [core] project and
 -- [compute] zone, region). CLOUDSDK_ACTIVE_CONFIG_NAME overrides the name.
+-- Everything that needs a project or a zone asks `resolve`: gcp.client's
+-- defaults (and so the REPL's client) and pdlua.migrate.open.
 local M = {}
 
 --- Values given on pdlua's own command line (`pdlua --project P --zone Z`):
@@ -71,27 +74,45 @@ function M.gcloud_active(env)
   return M.parse_ini(text), name
 end
 
---- Resolves {project, zone, region} from explicit values, then the
--- environment, then the active gcloud configuration. Also returns where
--- each value came from ("flag", "env", "gcloud").
--- @param explicit table with optional project, zone, region
+--- Resolves {project, zone, region}: the one place that says where each
+-- comes from. First explicit values (a script's own flags), then pdlua's
+-- (`pdlua --project/--zone`, M.flags), then CLOUDSDK_CORE_PROJECT /
+-- CLOUDSDK_COMPUTE_ZONE / CLOUDSDK_COMPUTE_REGION, then `credentials`
+-- (the project of a service-account key, as Google's libraries do), then
+-- the active gcloud configuration, read only when something is still
+-- missing. Also returns where each value came from ("flag", "env",
+-- "credentials", "gcloud").
+-- @param explicit table with optional project, zone, region (false: none,
+--   and nothing is looked up for it)
 -- @param env optional getenv-like function (tests)
-function M.resolve(explicit, env)
+-- @param credentials optional {project =} of the credentials in use
+function M.resolve(explicit, env, credentials)
   explicit = explicit or {}
   env = env or os.getenv
-  local gc = M.gcloud_active(env) or {}
-  local core, compute = gc.core or {}, gc.compute or {}
-  local out, source = {}, {}
-  local function pick(key, envname, ini)
-    local function nonempty(v) return v ~= nil and v ~= "" and v or nil end
-    if nonempty(explicit[key]) then out[key], source[key] = explicit[key], "flag"
-    elseif nonempty(M.flags[key]) then out[key], source[key] = M.flags[key], "flag"
-    elseif nonempty(env(envname)) then out[key], source[key] = env(envname), "env"
-    elseif nonempty(ini) then out[key], source[key] = ini, "gcloud" end
+  credentials = credentials or {}
+  local function nonempty(v) return v ~= nil and v ~= "" and v or nil end
+  local gc
+  local function gcloud(section, key)
+    if gc == nil then gc = M.gcloud_active(env) or {} end
+    return (gc[section] or {})[key]
   end
-  pick("project", "CLOUDSDK_CORE_PROJECT", core.project)
-  pick("zone", "CLOUDSDK_COMPUTE_ZONE", compute.zone)
-  pick("region", "CLOUDSDK_COMPUTE_REGION", compute.region)
+  local out, source = {}, {}
+  local function pick(key, envname, section)
+    local v, from
+    if explicit[key] == false then v = nil
+    elseif nonempty(explicit[key]) then v, from = explicit[key], "flag"
+    elseif nonempty(M.flags[key]) then v, from = M.flags[key], "flag"
+    elseif nonempty(env(envname)) then v, from = env(envname), "env"
+    elseif nonempty(credentials[key]) then v, from = credentials[key], "credentials"
+    else
+      v = nonempty(gcloud(section, key))
+      from = v and "gcloud" or nil
+    end
+    out[key], source[key] = v, from
+  end
+  pick("project", "CLOUDSDK_CORE_PROJECT", "core")
+  pick("zone", "CLOUDSDK_COMPUTE_ZONE", "compute")
+  pick("region", "CLOUDSDK_COMPUTE_REGION", "compute")
   return out, source
 end
 

@@ -301,18 +301,15 @@ function gcp.client(opts)
     token_timeout = opts.token_timeout,
   }
   local info = ud:info()
-  -- as Google's libraries: explicit, environment, the key file's project,
-  -- then gcloud's active configuration
-  local where, from = config.resolve{project = opts.project or nil, zone = opts.zone or nil}
-  local project = where.project
-  if from.project ~= "flag" and from.project ~= "env" then
-    project = info.credentials.project or where.project
-  end
+  -- as Google's libraries: explicit (false: no default), environment, the
+  -- key file's project, then gcloud's active configuration (pdlua.config)
+  local where = config.resolve({project = opts.project, zone = opts.zone, region = false}, nil,
+                               {project = info.credentials.project})
   local c = setmetatable({
     _ud = ud,
     endpoint = info.endpoint,
-    project = opts.project ~= false and project or nil,   -- false: no default
-    zone = opts.zone ~= false and where.zone or nil,
+    project = where.project,
+    zone = where.zone,
     wait_timeout = opts.wait_timeout or 150,
     credentials = info.credentials,     -- {kind, source, project}: no secrets
   }, Client)

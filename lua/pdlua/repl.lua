@@ -5,7 +5,7 @@
 -- Ctrl-C cancels the running command (or clears the line), Ctrl-D leaves.
 -- A client for the configured project is ready as `client`, with short
 -- helpers (`disks{}`, `instances{}`) that print as resource tables, and
--- `plan{}`/`migrate{}`, which run migrate.lua's own code.
+-- `plan{}`/`migrate{}`, which go through pdlua.migrate as migrate.lua does.
 local host = require "pdlua.host"
 local pretty = require "pdlua.pretty"
 
@@ -98,9 +98,9 @@ pdlua REPL — Lua 5.4 with these ready:
   client               a client for the configured project and zone
   disks{zone=, filter=}       the disks of a zone (all zones without one)
   instances{zone=, filter=}   the instances, likewise
-  plan{target_disk_type=, instances=, disks=, ...}
+  plan{target_type=, instances=, disks=, ...}
                        what migrate.lua would do (changes nothing)
-  migrate{target_disk_type=, ..., yes=true}
+  migrate{target_type=, ..., yes=true}
                        run migrate.lua with these options, with progress
                        (keys are its flags: dry_run=true, label={k="v"})
   help()               this text
@@ -133,8 +133,12 @@ local function listing(env, coll, o)
   return gcp.collect(c[coll]:aggregated_list(params))
 end
 
---- Turns a helper's table into migrate.lua's arguments: `{target_disk_type
--- = "pd-balanced", instances = {"web-1"}, label = {env = "prod"}, yes =
+-- Keys whose flag is not the key with '-' for '_' (`target_disk_type`,
+-- the flag's own spelling, is taken too).
+local FLAG_OF = {target_type = "target-disk-type"}
+
+--- Turns a helper's table into migrate.lua's arguments: `{target_type =
+-- "pd-balanced", instances = {"web-1"}, label = {env = "prod"}, yes =
 -- true}` → `--target-disk-type pd-balanced --instances web-1 --label
 -- env=prod --yes`. Array entries pass through as they are. The client's
 -- project and zone fill in what is not given.
@@ -147,7 +151,7 @@ function M.migrate_args(o, client)
   table.sort(keys)
   local has = {}
   for _, k in ipairs(keys) do
-    local v, flag = o[k], "--" .. k:gsub("_", "-")
+    local v, flag = o[k], "--" .. (FLAG_OF[k] or k:gsub("_", "-"))
     has[k] = true
     if v == true then
       args[#args + 1] = flag
@@ -232,15 +236,15 @@ function M.install_helpers(env)
   --- The migration plan for these migrate.lua options (nothing changes):
   -- a table that prints as the text plan of `migrate.lua --dry-run`.
   env.plan = function(o)
-    local cli = require "pdlua.migrate.cli"
-    local migrate = require "workflows.migrate"
-    local report = require "pdlua.migrate.report"
     local c = get_client(env)
-    local opts, perr = cli.parse(M.migrate_args(o, c))
-    if not opts then error("plan{}: " .. perr, 2) end
-    opts.client = c
-    local p = migrate.prepare(migrate.options(opts))
-    return setmetatable(p, {__tostring = function(self) return report.plan_text(self, opts) end})
+    local dry = {}
+    for k, v in pairs(o or {}) do dry[k] = v end
+    dry.dry_run = true
+    local m, err = require("pdlua.migrate").open(M.migrate_args(dry, c), {client = c})
+    local p
+    if m then p, err = m:plan() end
+    if not p then error("plan{}: " .. err.message, 2) end
+    return setmetatable(p, {__tostring = function() return m:show("text") end})
   end
   --- Runs a migration, exactly as `pdlua migrate.lua` with these options
   -- (plan, confirmation unless `yes = true`, journal, live progress,

@@ -46,7 +46,7 @@ function M.body(r, item)
   local new_labels = labels.replacement(item)
   if item.new_name == item.name then new_labels = claim.stamp(r, new_labels) end
   return M.from_snapshot(r, item, {
-    name = item.new_name, type = item.to_type, labels = new_labels, iops = item.new_iops,
+    name = item.new_name, type = item.target_type, labels = new_labels, iops = item.new_iops,
     throughput = item.new_throughput, storage_pool = item.storage_pool, kms_key = item.kms_key,
   })
 end

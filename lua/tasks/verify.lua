@@ -32,8 +32,8 @@ function M.check(r, item)
   end
   if not labels.made_from(d, item.name) then bad("disk '%s' is not pdlua's copy of '%s'", item.new_name, item.name) end
   if d.status ~= "READY" then bad("new disk '%s' is %s, not READY", item.new_name, tostring(d.status)) end
-  if naming.last(d.type) ~= item.to_type then
-    bad("new disk '%s' is %s, not %s", item.new_name, tostring(naming.last(d.type)), item.to_type)
+  if naming.last(d.type) ~= item.target_type then
+    bad("new disk '%s' is %s, not %s", item.new_name, tostring(naming.last(d.type)), item.target_type)
   end
   if tostring(d.sizeGb) ~= tostring(item.size_gb) then
     bad("new disk '%s' has %s GB, the original %s GB", item.new_name, tostring(d.sizeGb), tostring(item.size_gb))

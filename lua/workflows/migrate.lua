@@ -411,7 +411,7 @@ function M.confirm(r)
         bad("disk '%s' does not exist", item.new_name)
       elseif not labels.made_from(new, item.name) then
         bad("disk '%s' is not pdlua's copy of '%s'", item.new_name, item.name)
-      elseif naming.last(new.type) ~= item.to_type or new.status ~= "READY" then
+      elseif naming.last(new.type) ~= item.target_type or new.status ~= "READY" then
         bad("disk '%s' is %s and %s", item.new_name, tostring(naming.last(new.type)), tostring(new.status))
       elseif h and h.run ~= r.run_id then
         bad("disk '%s' is claimed by %s", item.new_name, claim.describe(h))
@@ -455,7 +455,7 @@ function M.build_report(r, res, extra)
     local status = o.status
     local entry = {
       name = item.name, zone = item.zone, instance = item.instance,
-      from_type = item.from_type, to_type = item.to_type, status = status,
+      from_type = item.from_type, to_type = item.target_type, status = status,
       new_disk = (status == "migrated" or status == "planned") and item.status == "planned"
         and item.new_name or nil,
       snapshot = item.status == "planned" and status ~= "skipped" and item.snapshot_name or nil,

@@ -1,6 +1,7 @@
 -- docs/api.md against the code: every public function or field of pd,
 -- workflows, contexts, semaphores, results, gcp, clients (and their
--- collections) and the REPL helpers has an entry, and every entry names
+-- collections), pdlua.migrate and its migrations, and the REPL helpers
+-- has an entry, and every entry names
 -- something that exists. Adding a function without documenting it, or
 -- removing one without updating the reference, fails here.
 local env = require "support.env"
@@ -113,6 +114,14 @@ describe("docs/api.md", function()
       if not gcp.methods[coll] then docs[coll] = nil end   -- other tables in the file
     end
     assert.same(actual, docs)
+  end)
+
+  it("documents pdlua.migrate and every method of a migration", function()
+    local migrate = require "pdlua.migrate"
+    same_names("pdlua.migrate", public(migrate), documented("migrate", "."))
+    local m = assert(migrate.open({"--project", "p", "--zone", "z", "--target-disk-type", "pd-ssd",
+                                   "--dry-run"}, {client = client}))
+    same_names("migration", public(getmetatable(m).__index), documented("m", ":"))
   end)
 
   it("documents every REPL helper", function()

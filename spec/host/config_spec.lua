@@ -52,6 +52,25 @@ describe("config.resolve", function()
     assert.equal("ez", got.zone)
   end)
 
+  it("puts the credentials' project after the environment and before gcloud", function()
+    dir = gcloud_dir(nil, {default = "[core]\nproject = g\n"})
+    local got, src = config.resolve({}, fake_env{CLOUDSDK_CONFIG = dir}, {project = "key"})
+    assert.equal("key", got.project)
+    assert.equal("credentials", src.project)
+    got, src = config.resolve({}, fake_env{CLOUDSDK_CONFIG = dir, CLOUDSDK_CORE_PROJECT = "e"},
+                              {project = "key"})
+    assert.equal("e", got.project)
+    assert.equal("env", src.project)
+  end)
+
+  it("looks nothing up for a value given as false", function()
+    dir = gcloud_dir(nil, {default = "[core]\nproject = g\n[compute]\nzone = gz\nregion = gr\n"})
+    local got, src = config.resolve({project = "p", zone = false, region = false},
+                                    fake_env{CLOUDSDK_CONFIG = dir, CLOUDSDK_COMPUTE_ZONE = "ez"})
+    assert.same({project = "p"}, got)
+    assert.same({project = "flag"}, src)
+  end)
+
   it("honours CLOUDSDK_ACTIVE_CONFIG_NAME", function()
     dir = gcloud_dir("default", {default = "[core]\nproject = d\n", other = "[core]\nproject = o\n"})
     local got = config.resolve({}, fake_env{CLOUDSDK_CONFIG = dir, CLOUDSDK_ACTIVE_CONFIG_NAME = "other"})

@@ -123,11 +123,11 @@ describe("the REPL's client and helpers", function()
     local state_dir = os.tmpname()
     os.remove(state_dir)
     local out, err, code = session({
-      "p = plan{target_disk_type = 'pd-balanced', disks = {'orphan-1', 'orphan-2'}}",
+      "p = plan{target_type = 'pd-balanced', disks = {'orphan-1', 'orphan-2'}}",
       "p", "#p.items",
-      ("migrate{target_disk_type = 'pd-balanced', disks = {'orphan-1'}, yes = true, quiet = true, state_dir = %q}")
+      ("migrate{target_type = 'pd-balanced', disks = {'orphan-1'}, yes = true, quiet = true, state_dir = %q}")
         :format(state_dir),
-      "migrate{target_disk_type = 'bogus'}",
+      "migrate{target_disk_type = 'bogus'}",            -- the flag's own spelling is taken too
       "'still here'",
       "'locks held: ' .. #require('pdlua.host').locks()"}, "--project " .. emu.project .. " --zone us-central1-a")
     os.execute("rm -rf " .. env.quote(state_dir))

@@ -8,14 +8,14 @@ local labels = require "pdlua.migrate.labels"
 local run_mod = require "pdlua.migrate.run"
 
 local function run_for(item, group, options)
-  local plan = { project = "p", target_type = item.to_type, options = options or {},
+  local plan = { project = "p", target_type = item.target_type, options = options or {},
                  items = { item }, groups = { [item.group] = group }, group_order = { item.group } }
   return run_mod.new { client = {}, plan = plan }
 end
 
 local ITEM = {
   key = "z/d1", name = "d1", zone = "z", id = "42", from_type = "hyperdisk-balanced",
-  to_type = "hyperdisk-extreme", size_gb = "200", labels = { env = "prod" }, description = "db",
+  target_type = "hyperdisk-extreme", size_gb = "200", labels = { env = "prod" }, description = "db",
   from_iops = "6000", from_throughput = "400", from_kms_key = "projects/p/locations/l/keyRings/r/cryptoKeys/old",
   kms_key = "projects/p/locations/l/keyRings/r/cryptoKeys/new", storage_pool = "projects/p/zones/z/storagePools/sp",
   from_storage_pool = "projects/p/zones/z/storagePools/old", new_iops = 8000,

@@ -94,7 +94,7 @@ describe("deleting an original", function()
 end)
 
 describe("the report", function()
-  local item = { key = "z/d", name = "d", zone = "z", new_name = "d-pdssd", to_type = "pd-ssd",
+  local item = { key = "z/d", name = "d", zone = "z", new_name = "d-pdssd", target_type = "pd-ssd",
                  status = "planned" }
   -- A run whose context says the disk was migrated; confirm() re-reads it.
   local function confirm(client)

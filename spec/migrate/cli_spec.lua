@@ -1,13 +1,25 @@
 -- The command line: flags, combinations, defaults, help and exit codes.
 local cli = require "pdlua.migrate.cli"
+local migrate = require "pdlua.migrate"
 local env = require "support.env"
 
 local function noenv() return nil end
 
-local function parse(s, e)
+local function words(s)
   local argv = {}
   for w in s:gmatch("%S+") do argv[#argv + 1] = w end
-  return cli.parse(argv, e or noenv)
+  return argv
+end
+
+local function parse(s)
+  return cli.parse(words(s))
+end
+
+-- Opens a dry run (no lock, no journal written) with a stand-in client:
+-- the options as pdlua.migrate.open completes them, or nil and its error.
+local function open(s, e)
+  local m, err = migrate.open(words("--dry-run " .. s), { env = e or noenv, client = {} })
+  return m and m.options, err
 end
 
 describe("migrate command line", function()
@@ -37,11 +49,19 @@ describe("migrate command line", function()
     assert.equal("http://x/compute/v1/", o.endpoint)
   end)
 
-  it("takes project and zone from the environment", function()
-    local e = { CLOUDSDK_CORE_PROJECT = "envp", CLOUDSDK_COMPUTE_ZONE = "envz" }
-    local o = assert(parse("--target-disk-type pd-ssd", function(k) return e[k] end))
+  it("takes project and zone from the environment when opened", function()
+    local e = { CLOUDSDK_CORE_PROJECT = "envp", CLOUDSDK_COMPUTE_ZONE = "envz",
+                CLOUDSDK_COMPUTE_REGION = "envr" }
+    local o = assert(parse("--target-disk-type pd-ssd"))
+    assert.is_nil(o.project)
+    assert.is_nil(o.zones)
+    o = assert(open("--target-disk-type pd-ssd", function(k) return e[k] end))
     assert.equal("envp", o.project)
     assert.same({ "envz" }, o.zones)
+    assert.is_nil(o.region)   -- a region is never a default
+    o = assert(open("--project p --region r --target-disk-type pd-ssd", function(k) return e[k] end))
+    assert.equal("p", o.project)
+    assert.is_nil(o.zones)
   end)
 
   it("rejects what it cannot run, naming the problem", function()
@@ -49,6 +69,7 @@ describe("migrate command line", function()
       { "--project p --zone z --target-disk-type pd-bogus", "unknown disk type 'pd%-bogus'" },
       { "--project p --zone z", "%-%-target%-disk%-type is required" },
       { "--project p --target-disk-type pd-ssd", "%-%-zone or %-%-region" },
+      { "--zone z --target-disk-type pd-ssd", "%-%-project is required" },
       { "--project p --zone z --region r --target-disk-type pd-ssd", "exclude each other" },
       { "--project p --zone z --target-disk-type pd-ssd --bogus", "unknown option '%-%-bogus'" },
       { "--project p --zone z --target-disk-type pd-ssd --max-parallel 0", "positive whole number" },
@@ -66,9 +87,10 @@ describe("migrate command line", function()
       { "--project p --zone z --target-disk-type", "needs a value" },
     }
     for _, c in ipairs(cases) do
-      local o, err = parse(c[1])
+      local o, err = open(c[1])
       assert.is_nil(o, c[1])
-      assert.matches(c[2], err, 1)
+      assert.equal(2, err.exit_code, c[1])
+      assert.matches(c[2], err.message, 1)
     end
   end)
 

@@ -8,13 +8,7 @@ local emu_mod = require "support.emu"
 local invariants = require "pdlua.invariants"
 local cjson = require "cjson"
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = env.read
 
 local function write_file(path, text)
   local f = assert(io.open(path, "wb"))

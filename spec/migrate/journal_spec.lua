@@ -4,6 +4,7 @@
 -- the command that recovers, by the unit and by `pdlua migrate.lua`.
 local journal = require "pdlua.migrate.journal"
 local e2e = require "spec.migrate.e2e"
+local env = require "support.env"
 local invariants = require "pdlua.invariants"
 local cjson = require "cjson"
 
@@ -13,13 +14,7 @@ local function write_file(path, text)
   f:close()
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = env.read
 
 -- The lines of a file, each decoded (false where it is not JSON).
 local function records(path)

@@ -311,7 +311,7 @@ local function report_of(stdout, args, dir)
   for w in args:gmatch("%S+") do
     if w ~= "migrate.lua" then argv[#argv + 1] = w:gsub("^'(.*)'$", "%1") end
   end
-  local o = cli.parse(argv, function() return nil end)
+  local o = cli.parse(argv)
   if o and not o.help then
     local stem = cli.run_stem(o)
     local ok2, rep2 = pcall(cjson.decode, read(dir .. "/" .. stem .. ".report.json") or "")

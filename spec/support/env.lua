@@ -14,6 +14,15 @@ function M.quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+--- A file's contents, or nil when it cannot be read.
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 --- Runs a shell command; returns its stdout, stderr and exit code.
 function M.run(cmd)
   local errf = os.tmpname()

@@ -137,12 +137,12 @@ local function usage_error(fmt, ...)
   return nil, fmt:format(...)
 end
 
---- Parses the arguments.
+--- Parses the arguments. The project and the zones are what the flags
+-- say, nil when they say nothing: pdlua.migrate.open fills them in from
+-- pdlua.config and requires them.
 -- @tparam {string,...} argv the script's arguments (arg[1..n])
--- @tparam[opt] table env environment lookups (default os.getenv)
--- @treturn table|nil options (see the fields below), or nil and a message
-function M.parse(argv, env)
-  env = env or os.getenv
+-- @treturn table|nil options (see M.check), or nil and a message
+function M.parse(argv)
   local raw = { label = {} }
   local i = 1
   while i <= #argv do
@@ -197,28 +197,18 @@ function M.parse(argv, env)
     i = i + 1
   end
   if raw.help then return { help = true } end
-  return M.check(raw, env)
+  return M.check(raw)
 end
 
 -- Turns raw flags into options, checking combinations.
-function M.check(raw, env)
+function M.check(raw)
   local o = {}
-  o.project = raw.project or env("CLOUDSDK_CORE_PROJECT")
-  if not o.project or o.project == "" then
-    return usage_error("--project is required (or set CLOUDSDK_CORE_PROJECT)")
-  end
+  o.project = raw.project
   if raw.zone and raw.region then
     return usage_error("--zone and --region exclude each other")
   end
   o.region = raw.region
   o.zones = raw.zone
-  if not o.zones and not o.region then
-    local z = env("CLOUDSDK_COMPUTE_ZONE")
-    if z and z ~= "" then o.zones = { z } end
-  end
-  if not o.zones and not o.region then
-    return usage_error("--zone or --region is required (or set CLOUDSDK_COMPUTE_ZONE)")
-  end
   o.target_type = raw["target-disk-type"]
   if not o.target_type then
     return usage_error("--target-disk-type is required")

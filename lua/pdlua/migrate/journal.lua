@@ -44,6 +44,17 @@ local function integers(v)
 end
 M.integers = integers
 
+--- A plan as this version names its fields: journals written before the
+-- plan items' `to_type` became `target_type` are read the same way.
+function M.upgrade_plan(plan)
+  for _, item in ipairs(type(plan) == "table" and type(plan.items) == "table" and plan.items or {}) do
+    if type(item) == "table" and item.target_type == nil then
+      item.target_type, item.to_type = item.to_type, nil
+    end
+  end
+  return plan
+end
+
 --- Creates the directory `dir` (and its parents) if missing.
 function M.ensure_dir(dir)
   local ok = os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
@@ -198,7 +209,7 @@ function M.load(path)
                      what = ("a %s record where the plan should be"):format(tostring(rec.type)) }
     end
     if rec.type == "plan" then
-      st.plan = rec.plan
+      st.plan = M.upgrade_plan(rec.plan)
     elseif rec.type == "run" then
       if rec.event == "started" then
         st.runs = st.runs + 1

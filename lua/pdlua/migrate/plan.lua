@@ -102,7 +102,7 @@ function M.build(inv, sel, opts)
     local inst = d.users and d.users[1] and naming.last(d.users[1])
     plan.items[#plan.items + 1] = {
       key = naming.key(d.zone, d.name), name = d.name, zone = d.zone, id = d.id,
-      from_type = d.short_type, to_type = target, size_gb = d.sizeGb,
+      from_type = d.short_type, target_type = target, size_gb = d.sizeGb,
       instance = inst, status = "skipped", reason = s.reason,
     }
   end
@@ -133,7 +133,7 @@ function M.build(inv, sel, opts)
     local item = {
       key = naming.key(d.zone, d.name), name = d.name, zone = d.zone, id = d.id,
       self_link = d.selfLink,
-      from_type = d.short_type, to_type = target, size_gb = d.sizeGb,
+      from_type = d.short_type, target_type = target, size_gb = d.sizeGb,
       labels = labels_mod.own(labels), description = d.description,
       from_iops = d.provisionedIops, from_throughput = d.provisionedThroughput,
       kms_key = opts.kms_key or (d.diskEncryptionKey and d.diskEncryptionKey.kmsKeyName),
@@ -407,7 +407,7 @@ function M.check_quota(plan, inv)
   for _, item in ipairs(plan.items) do
     if item.status == "planned" then
       local region = naming.region_of_zone(item.zone)
-      local metric = rules.quota_metric(item.to_type)
+      local metric = rules.quota_metric(item.target_type)
       if metric then
         need[region] = need[region] or {}
         need[region][metric] = (need[region][metric] or 0) + (tonumber(item.size_gb) or 0)

@@ -25,7 +25,7 @@ function M.new(p)
     events = assert(events_mod.open(p.events, { run = p.run, workflow = p.name }))
     events:run_started(nil)
   end
-  -- On a terminal the block redraws ~10 times a second: scripts/migrate.lua
+  -- On a terminal the block redraws ~10 times a second: pdlua.migrate (m:run)
   -- asks the engine for ticks that often.
   local self = { done_items = 0, tty = not p.quiet and (p.tty == nil and progress.is_tty() or p.tty) }
 

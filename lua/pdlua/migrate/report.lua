@@ -188,7 +188,7 @@ function M.plan_text(plan, opts)
   for _, item in ipairs(plan.items) do
     local what
     if item.status == "planned" then
-      what = ("-> %s (%s)"):format(item.new_name, item.to_type)
+      what = ("-> %s (%s)"):format(item.new_name, item.target_type)
     elseif item.refused then
       what = "WOULD FAIL: " .. (item.reason or "")
     else
@@ -250,7 +250,7 @@ function M.plan_json(plan)
   for _, item in ipairs(plan.items) do
     items[#items + 1] = {
       name = item.name, zone = item.zone, instance = item.instance,
-      from_type = item.from_type, to_type = item.to_type, size_gb = item.size_gb,
+      from_type = item.from_type, to_type = item.target_type, size_gb = item.size_gb,
       status = item.status, reason = item.reason, would_fail = item.refused or false,
       new_disk = item.status == "planned" and item.new_name or nil,
       snapshot = item.status == "planned" and item.snapshot_name or nil,
