@@ -2,7 +2,7 @@
 -- cancellation, retries, failure policies, rollback, events, progress and
 -- the result. Timing checks are ratios with wide margins: the suite also
 -- runs under sanitizers on two cores.
-local h = require "engine.helpers"
+local h = require "support.engine"
 local cjson = require "cjson"
 
 local function noop() end

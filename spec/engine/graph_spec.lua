@@ -1,6 +1,6 @@
 -- The task graph (src/engine/graph.c through wf:task, wf:order, wf:levels,
 -- wf:dot): ids, dependencies, validation errors that name the culprit.
-local h = require "engine.helpers"
+local h = require "support.engine"
 
 local function noop() end
 

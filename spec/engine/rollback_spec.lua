@@ -2,7 +2,7 @@
 -- of rollbacks that raise retryable errors, newest-first order with
 -- retries, rollbacks inside their task's pool, attempts in the result and
 -- the events. Timing checks are orderings or ratios with wide margins.
-local h = require "engine.helpers"
+local h = require "support.engine"
 
 local function noop() end
 

@@ -1,6 +1,6 @@
 -- The schedulers (src/engine/scheduler.c): pool (critical path first),
 -- levels (a barrier per level), sequential; they must agree on end states.
-local h = require "engine.helpers"
+local h = require "support.engine"
 
 local function noop() end
 

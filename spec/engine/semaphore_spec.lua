@@ -1,6 +1,6 @@
 -- pd.semaphore (src/engine/semaphore.c): limits inside tasks; waiting
 -- releases the interpreter lock and obeys the task's timeout and cancel.
-local h = require "engine.helpers"
+local h = require "support.engine"
 
 describe("pd.semaphore", function()
   it("limits a section inside tasks to n at a time", function()

@@ -3,7 +3,7 @@
 -- rollbacks run, the result returned, exit code 130 — and a second one
 -- exits at once with 130.
 local env = require "support.env"
-local h = require "engine.helpers"
+local h = require "support.engine"
 
 -- Starts `pdlua script` in the background; returns paths of its stdout,
 -- stderr and exit-code files.

@@ -4,7 +4,7 @@
 -- before expiry, single-flight refresh across threads, and that no token,
 -- key or secret ever shows in logs or errors. Keys are made at test time.
 local env = require "support.env"
-local fx = require "gcp.fixture"
+local fx = require "support.gcp"
 
 local function write(path, s)
   local f = assert(io.open(path, "w"))

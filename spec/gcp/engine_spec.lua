@@ -1,7 +1,7 @@
 -- The client inside the engine (pd.workflow): tasks on worker threads
 -- share one client; a task's timeout aborts a long c:wait; wf:cancel()
 -- aborts it too; the client's retryable errors make the engine retry.
-local fx = require "gcp.fixture"
+local fx = require "support.gcp"
 
 describe("gcp in workflows", function()
   local emu, c

@@ -1,7 +1,7 @@
 -- Every method of the client against pdlua-emu: paths, parameters,
 -- bodies, returned resources, list iteration, operations, and the
 -- structured errors of the API.
-local fx = require "gcp.fixture"
+local fx = require "support.gcp"
 
 describe("gcp methods against the emulator", function()
   local emu, c

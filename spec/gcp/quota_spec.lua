@@ -2,7 +2,7 @@
 -- threads competing, and the cap on operations in flight is never exceeded
 -- (the emulator, set to the same cap, never has to refuse one). Also: one
 -- connection per thread, reused.
-local fx = require "gcp.fixture"
+local fx = require "support.gcp"
 
 -- Seconds since the epoch's day start from the log's "YYYY-MM-DDThh:mm:ss.mmm".
 local function seconds(iso)

@@ -1,7 +1,7 @@
 -- Retries against pdlua-emu with injected faults: which answers are
 -- retried (and how often), which are not, requestId reuse across a lost
 -- response, Retry-After, quota errors, and the deadline bounding it all.
-local fx = require "gcp.fixture"
+local fx = require "support.gcp"
 
 describe("gcp retries", function()
   local emu, c

@@ -2,7 +2,7 @@
 -- and stopping a blocked wait promptly on cancel, on the task's deadline,
 -- on the wait's own timeout, and on SIGINT.
 local env = require "support.env"
-local fx = require "gcp.fixture"
+local fx = require "support.gcp"
 
 describe("gcp operation waiting", function()
   local emu, c

@@ -6,7 +6,7 @@ local claim = require "pdlua.migrate.claim"
 local cleanup = require "tasks.cleanup"
 local migrate = require "workflows.migrate"
 local report = require "pdlua.migrate.report"
-local e2e = require "spec.migrate.e2e"
+local e2e = require "support.e2e"
 local invariants = require "pdlua.invariants"
 
 local function not_found()

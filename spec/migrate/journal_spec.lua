@@ -3,7 +3,7 @@
 -- (and says so once); a damaged journal is named, with what is wrong and
 -- the command that recovers, by the unit and by `pdlua migrate.lua`.
 local journal = require "pdlua.migrate.journal"
-local e2e = require "spec.migrate.e2e"
+local e2e = require "support.e2e"
 local env = require "support.env"
 local invariants = require "pdlua.invariants"
 local cjson = require "cjson"

@@ -3,7 +3,7 @@
 -- errors returned, not raised; old journals read with today's names.
 local migrate = require "pdlua.migrate"
 local journal = require "pdlua.migrate.journal"
-local e2e = require "spec.migrate.e2e"
+local e2e = require "support.e2e"
 local env = require "support.env"
 local cjson = require "cjson"
 

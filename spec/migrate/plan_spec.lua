@@ -1,6 +1,6 @@
 -- Selection and planning: which disks a run takes, what it does to each
 -- instance, and what it refuses before changing anything.
-local fx = require "spec.migrate.fixtures"
+local fx = require "support.fixtures"
 local discover = require "workflows.discover"
 local plan_mod = require "pdlua.migrate.plan"
 local rules = require "pdlua.migrate.rules"

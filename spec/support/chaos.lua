@@ -5,7 +5,7 @@
 -- on how pdlua goes about it.
 --
 --   make chaos                      -- the full suite (spec/chaos.lua)
---   spec/migrate/chaos_spec.lua     -- a short version, in `make test`
+--   spec/e2e/chaos_spec.lua     -- a short version, in `make test`
 --
 --   local chaos = require "support.chaos"
 --   local cfg = chaos.config(chaos.SHORT)       -- or chaos.config() + env
@@ -53,7 +53,7 @@
 -- untouched. A failed trial is replayed with its printed seed, e.g.
 -- CHAOS_SCENARIOS=kill9 CHAOS_KILL_TRIALS=1 CHAOS_SEED=7 make chaos.
 -- A failed trial's state directories are kept (their paths are printed).
-local e2e = require "spec.migrate.e2e"
+local e2e = require "support.e2e"
 local emu_mod = require "support.emu"
 local env = require "support.env"
 local invariants = require "pdlua.invariants"
@@ -88,7 +88,7 @@ M.DEFAULTS = {
   timeout = 900,         -- seconds one run may take
 }
 
---- The short version (spec/migrate/chaos_spec.lua): fixed, whatever the
+--- The short version (spec/e2e/chaos_spec.lua): fixed, whatever the
 -- environment says.
 M.SHORT = {
   no_env = true,

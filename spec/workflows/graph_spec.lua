@@ -1,6 +1,6 @@
 -- The task graph of a plan, checked on a recording workflow: order of steps
 -- within an instance, pools, rollback groups, one stop and one start.
-local fx = require "spec.migrate.fixtures"
+local fx = require "support.fixtures"
 local discover = require "workflows.discover"
 local plan_mod = require "pdlua.migrate.plan"
 local run_mod = require "pdlua.migrate.run"

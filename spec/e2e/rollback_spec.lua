@@ -1,6 +1,6 @@
 -- An operation failing at each step, one at a time: the instance (or disk)
 -- it hit is put back exactly as it was, the rest of the run goes on.
-local e2e = require "spec.migrate.e2e"
+local e2e = require "support.e2e"
 local invariants = require "pdlua.invariants"
 
 if not e2e.ready() then

@@ -2,7 +2,7 @@
 -- storm on a small generated fleet, kill -9 at seeded points with resume,
 -- and two runs at once over overlapping selections — the same code
 -- (spec/support/chaos.lua) with fewer trials and disks.
-local e2e = require "spec.migrate.e2e"
+local e2e = require "support.e2e"
 local chaos = require "support.chaos"
 
 if not e2e.ready() then

@@ -1,7 +1,7 @@
 -- What a run's end says about each group, from the engine's result: a
 -- group undone because the run stopped before its next step is an
 -- interruption (run again), one undone after a failure is an outcome.
-local fx = require "spec.migrate.fixtures"
+local fx = require "support.fixtures"
 local discover = require "workflows.discover"
 local plan_mod = require "pdlua.migrate.plan"
 local run_mod = require "pdlua.migrate.run"

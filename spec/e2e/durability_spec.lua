@@ -2,7 +2,7 @@
 -- mid-run (the run stops new work, exits 1 saying so, and leaves the
 -- fleet consistent and its journal readable), a report replaced whole or
 -- not at all, and a run lock that the kernel holds for the process.
-local e2e = require "spec.migrate.e2e"
+local e2e = require "support.e2e"
 local env = require "support.env"
 local emu_mod = require "support.emu"
 local invariants = require "pdlua.invariants"

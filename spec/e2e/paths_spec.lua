@@ -1,6 +1,6 @@
 -- End to end against pdlua-emu: every kind of disk and instance a
 -- migration meets, each checked by the invariant checker.
-local e2e = require "spec.migrate.e2e"
+local e2e = require "support.e2e"
 local invariants = require "pdlua.invariants"
 
 if not e2e.ready() then

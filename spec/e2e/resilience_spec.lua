@@ -1,7 +1,7 @@
 -- A migration under a storm of 429/503 answers, killed with -9 at many
 -- points and resumed, and interrupted with Ctrl-C: it converges, never
 -- duplicates anything, and the invariants hold after every run.
-local e2e = require "spec.migrate.e2e"
+local e2e = require "support.e2e"
 local invariants = require "pdlua.invariants"
 
 if not e2e.ready() then

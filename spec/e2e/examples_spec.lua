@@ -1,6 +1,6 @@
 -- The example scripts and `make demo` run against the emulator, so the
 -- README's first command and the examples keep working.
-local e2e = require "spec.migrate.e2e"
+local e2e = require "support.e2e"
 local env = require "support.env"
 local invariants = require "pdlua.invariants"
 
