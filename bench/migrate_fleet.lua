@@ -26,13 +26,7 @@ local emulator = require "pdlua.emulator"
 local invariants = require "pdlua.invariants"
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("pdlua.fs").read
 
 local opts = { scale = 0.012, instances = 250, unattached = 200, snapshots = 32, creates = 32,
                power = 16, max_parallel = 160, qps = 2000 }

@@ -14,13 +14,7 @@ local cjson = require "cjson"
 local emulator = require "pdlua.emulator"
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("pdlua.fs").read
 
 -- The pdlua running this script, and the pdlua-emu installed beside it
 -- (build/ in a checkout, the prefix's bin/ once installed).

@@ -22,13 +22,7 @@ function M.set_flags(t)
   for k, v in pairs(t or {}) do M.flags[k] = v end
 end
 
-local function read_file(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = require("pdlua.fs").read
 
 --- Parses an INI text into {section = {key = value}}.
 function M.parse_ini(text)

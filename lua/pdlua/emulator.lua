@@ -29,13 +29,7 @@ local function sleep(s)
   if ok_core and core.sleep then core.sleep(s) else os.execute("sleep " .. s) end
 end
 
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("pdlua.fs").read
 
 local function write(path, s)
   local f = assert(io.open(path, "w"))

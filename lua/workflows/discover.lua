@@ -159,10 +159,7 @@ function M.select(inv, opts)
     end
   end
   if opts.retain_name then M.add_ghosts(inv, opts, out, zones, by_ref, sel) end
-  table.sort(out.disks, function(a, b)
-    if a.zone ~= b.zone then return a.zone < b.zone end
-    return a.name < b.name
-  end)
+  table.sort(out.disks, naming.by_zone_name)
   return out
 end
 

@@ -171,6 +171,13 @@ function M.snapshot_url(project, name)
   return ("projects/%s/global/snapshots/%s"):format(project, name)
 end
 
+--- Orders disks (or plan items) by zone, then name: how plans and reports
+-- list them.
+function M.by_zone_name(a, b)
+  if a.zone ~= b.zone then return a.zone < b.zone end
+  return a.name < b.name
+end
+
 --- The key under which a disk or instance is known in plans and journals.
 function M.key(zone, name)
   return zone .. "/" .. name

@@ -278,10 +278,7 @@ function M.build(inv, sel, opts)
 
   M.check_quota(plan, inv)
   -- Plans and reports list disks by zone and name.
-  table.sort(plan.items, function(a, b)
-    if a.zone ~= b.zone then return a.zone < b.zone end
-    return a.name < b.name
-  end)
+  table.sort(plan.items, naming.by_zone_name)
   return plan
 end
 
