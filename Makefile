@@ -118,8 +118,9 @@ FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_SECONDS  ?= 60
 fuzz-deps:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FUZZ_PACKAGES)"
-build/fuzz/json_fuzz: spec/fuzz/json_fuzz.c src/gcp/json.c src/gcp/json_lua.c src/core/heap.c \
-                      spec/fuzz/json_roundtrip.h include/pdlua/json.h | fuzz-deps
+build/fuzz/json_fuzz: spec/fuzz/json_fuzz.c src/core/json.c src/core/json_lua.c src/core/heap.c \
+                      src/core/error.c spec/fuzz/json_roundtrip.h include/pdlua/json.h \
+                      include/pdlua/json_lua.h | fuzz-deps
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -g -O1 \
 	  $(shell pkg-config --cflags lua5.4) -fsanitize=fuzzer,address,undefined \
