@@ -5,7 +5,7 @@
 local journal = require "pdlua.migrate.journal"
 local e2e = require "spec.migrate.e2e"
 local invariants = require "pdlua.invariants"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local function write_file(path, text)
   local f = assert(io.open(path, "wb"))
@@ -25,7 +25,7 @@ end
 local function records(path)
   local out = {}
   for line in (read_file(path) or ""):gmatch("[^\n]+") do
-    local ok, rec = pcall(cjson.decode, line)
+    local ok, rec = pcall(json.decode, line)
     out[#out + 1] = ok and rec or false
   end
   return out
