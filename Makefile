@@ -21,7 +21,7 @@ CC      ?= cc
 VARIANT_CFLAGS ?= -O2 -g
 SAN     ?=
 
-DEB_PACKAGES := lua5.4 liblua5.4-dev lua-cjson lua-busted libcurl4-openssl-dev \
+DEB_PACKAGES := lua5.4 liblua5.4-dev lua-busted libcurl4-openssl-dev \
                 libreadline-dev libmicrohttpd-dev libssl-dev openssl curl \
                 pkg-config gcc make tmux
 

@@ -4,21 +4,11 @@
 -- emulator's responses); integers stay integers; reports and plans are
 -- written indented with sorted keys.
 local json = require "pdlua.json"
+local env = require "support.env"
+
+local read, tmpname = env.read_file, env.tmp_path
 
 local BODY = '{"name":"d1","users":[],"labels":{},"sizeGb":"10","iops":3000}'
-
-local function tmpname()
-  local p = os.tmpname()
-  os.remove(p)
-  return p
-end
-
-local function read(path)
-  local f = assert(io.open(path))
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 describe("pdlua.json", function()
   it("writes an array decoded from [] back as []", function()

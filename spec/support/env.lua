@@ -14,6 +14,21 @@ function M.quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+--- The whole of a file (raises if it cannot be read).
+function M.read_file(path)
+  local f = assert(io.open(path, "r"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- A fresh temporary path, not yet created.
+function M.tmp_path()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
+end
+
 --- Runs a shell command; returns its stdout, stderr and exit code.
 function M.run(cmd)
   local errf = os.tmpname()
