@@ -21,7 +21,7 @@ CC      ?= cc
 VARIANT_CFLAGS ?= -O2 -g
 SAN     ?=
 
-DEB_PACKAGES := lua5.4 liblua5.4-dev lua-cjson lua-busted libcurl4-openssl-dev \
+DEB_PACKAGES := lua5.4 liblua5.4-dev lua-busted libcurl4-openssl-dev \
                 libreadline-dev libmicrohttpd-dev libssl-dev openssl curl \
                 pkg-config gcc make tmux
 
@@ -118,8 +118,9 @@ FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_SECONDS  ?= 60
 fuzz-deps:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FUZZ_PACKAGES)"
-build/fuzz/json_fuzz: spec/fuzz/json_fuzz.c src/gcp/json.c src/gcp/json_lua.c src/core/heap.c \
-                      spec/fuzz/json_roundtrip.h include/pdlua/json.h | fuzz-deps
+build/fuzz/json_fuzz: spec/fuzz/json_fuzz.c src/core/json.c src/core/json_lua.c src/core/heap.c \
+                      src/core/error.c spec/fuzz/json_roundtrip.h include/pdlua/json.h \
+                      include/pdlua/json_lua.h | fuzz-deps
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -g -O1 \
 	  $(shell pkg-config --cflags lua5.4) -fsanitize=fuzzer,address,undefined \

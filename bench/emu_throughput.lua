@@ -8,7 +8,7 @@
 package.path = "spec/?.lua;" .. package.path
 local env = require "support.env"
 local emu_support = require "support.emu"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local RUNS = tonumber(arg and arg[1]) or 5
 
@@ -59,7 +59,7 @@ local function bench_gets()
                    dir .. "/gets.cfg -w '%{http_code}\\n'")
     local dt = pd.now() - t0
     local c = codes(out)
-    assert(c["200"] == n, "not all GETs answered 200: " .. cjson.encode(c))
+    assert(c["200"] == n, "not all GETs answered 200: " .. json.encode(c))
     rates[#rates + 1] = n / dt
   end
   emu:stop()
@@ -88,7 +88,7 @@ local function bench_long_polls()
   local cfgs = {{}, {}}
   local last_end = 0
   for i = 1, conc do
-    local op = cjson.decode(assert(io.open(dir .. "/op-" .. i .. ".json")):read("a"))
+    local op = json.decode(assert(io.open(dir .. "/op-" .. i .. ".json")):read("a"))
     local part = cfgs[(i % 2) + 1]
     part[#part + 1] = string.format('url = "%s/wait"\nrequest = "POST"\nheader = "Authorization: Bearer bench"\n' ..
                                     'output = "%s/done-%d.json"\nwrite-out = "%%{http_code}\\n"', op.selfLink, dir, i)
@@ -103,7 +103,7 @@ local function bench_long_polls()
   local dt = pd.now() - t0
   local done, max_end = 0, 0
   for i = 1, conc do
-    local op = cjson.decode(assert(io.open(dir .. "/done-" .. i .. ".json")):read("a"))
+    local op = json.decode(assert(io.open(dir .. "/done-" .. i .. ".json")):read("a"))
     if op.status == "DONE" then done = done + 1 end
   end
   local c1 = codes(assert(io.open(dir .. "/w1.out")):read("a"))

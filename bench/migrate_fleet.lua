@@ -21,7 +21,7 @@
 --     disk_creates, power);
 -- and so it ignores request latency, discovery and pending time.
 local root = debug.getinfo(1, "S").source:match("^@(.*)/bench/migrate_fleet%.lua$") or "."
-local cjson = require "cjson"
+local json = require "pdlua.json"
 local emulator = require "pdlua.emulator"
 local invariants = require "pdlua.invariants"
 
@@ -85,7 +85,7 @@ local function get(url)
   local p = io.popen("curl -s -H 'Authorization: Bearer bench' " .. quote(url))
   local s = p:read("a")
   p:close()
-  return cjson.decode(s)
+  return json.decode(s)
 end
 
 local function list_ops(base)
@@ -142,7 +142,7 @@ local function migrate(url, extra)
     pd.sleep(0.02)
   end
   local wall = pd.now() - t0
-  local rep = cjson.decode(read(dir .. "/report.json") or "{}")
+  local rep = json.decode(read(dir .. "/report.json") or "{}")
   local rss_kb = have_time and tonumber((read(rss_file) or ""):match("(%d+)%s*$")) or hwm
   return rep, wall, rss_kb
 end

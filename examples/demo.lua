@@ -10,7 +10,7 @@
 --   build/pdlua examples/demo.lua [--latency-scale X] [extra migrate.lua flags]
 local root = debug.getinfo(1, "S").source:match("^@(.*)/examples/demo%.lua$") or "."
 local invariants = require "pdlua.invariants"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 local emulator = require "pdlua.emulator"
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
@@ -55,7 +55,7 @@ local function state()
   local p = io.popen("curl -s " .. quote(url .. "/emulator/v1/state"))
   local s = p:read("a")
   p:close()
-  return cjson.decode(s)
+  return json.decode(s)
 end
 local before = state()
 
@@ -74,7 +74,7 @@ print()
 -- 3. The fleet afterwards.
 local after = state()
 local report_file = io.popen("ls " .. quote(dir .. "/runs") .. "/*.report.json 2>/dev/null"):read("l")
-local rep = report_file and cjson.decode(read(report_file) or "{}") or {}
+local rep = report_file and json.decode(read(report_file) or "{}") or {}
 local migrated = {}
 for _, d in ipairs(rep.disks or {}) do
   if d.status == "migrated" then migrated[#migrated + 1] = d.name end

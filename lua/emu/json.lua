@@ -1,33 +1,28 @@
---- JSON for the emulator: lua-cjson, plus the conversions the Compute API
--- needs. cjson decodes every number as a float and JSON null as a sentinel;
--- the API's int64 fields travel as strings. `json.int` and `json.str`
--- normalise what a client sent, `json.clean` drops nulls from a decoded body.
-local cjson = require "cjson.safe"
+--- JSON for the emulator: pdlua.json (the codec both programs share), plus
+-- the conversions the Compute API needs. The API's int64 fields travel as
+-- strings; `json.int` and `json.str` normalise what a client sent,
+-- `json.clean` drops nulls from a decoded body.
+local codec = require "pdlua.json"
 
 local json = {}
 
-json.null = cjson.null
+json.null = codec.null
 
 --- Encodes a value (raises on values JSON cannot hold).
-function json.encode(v)
-  local s, err = cjson.encode(v)
-  if not s then error("json encode: " .. tostring(err), 2) end
-  return s
-end
+json.encode = codec.encode
 
 --- Decodes a string; returns the value, or nil and a message.
 function json.decode(s)
   if s == nil or s == "" then return nil, "empty body" end
-  local v, err = cjson.decode(s)
-  if v == nil then return nil, err end
-  return v
+  return codec.decode_safe(s)
 end
 
---- Drops JSON nulls, recursively (a client may send `"labels": null`).
+--- Drops JSON nulls, recursively: null members are already left out by
+-- the decoder, null array elements (`[null]`) are dropped here.
 function json.clean(v)
   if type(v) ~= "table" then return v end
   for k, x in pairs(v) do
-    if x == cjson.null then v[k] = nil else json.clean(x) end
+    if x == codec.null then v[k] = nil else json.clean(x) end
   end
   return v
 end

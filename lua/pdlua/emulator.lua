@@ -58,7 +58,7 @@ function M.start(opts)
   local dir = assert(io.popen("mktemp -d")):read("l")
   local fleet = opts.fleet
   if type(fleet) == "table" then
-    write(dir .. "/fleet.json", require("cjson").encode(fleet))
+    write(dir .. "/fleet.json", require("pdlua.json").encode(fleet))
     fleet = dir .. "/fleet.json"
   end
   local args = {"--port", "0"}

@@ -31,7 +31,7 @@
 -- closed. A write that fails (a full disk) is said once on stderr and the
 -- file gets nothing more: the run goes on (the events file is for people
 -- and dashboards; the run's own memory is its journal).
-local cjson = require "cjson"
+local json = require "pdlua.json"
 local host_ok, host = pcall(require, "pdlua.host")
 
 local M = {}
@@ -101,10 +101,10 @@ function M.open(target, o)
     if w.failed then return end
     rec.run = run
     rec.workflow = o.workflow
-    local ok, line = pcall(cjson.encode, rec)
+    local ok, line = pcall(json.encode, rec)
     if not ok then
-      line = cjson.encode{run = run, time = rec.time, kind = rec.kind, task = rec.task,
-                          state = rec.state, error = "unencodable event: " .. tostring(line)}
+      line = json.encode{run = run, time = rec.time, kind = rec.kind, task = rec.task,
+                         state = rec.state, error = "unencodable event: " .. tostring(line)}
     end
     local wok, err = f:write(line .. "\n")
     if wok then wok, err = f:flush() end

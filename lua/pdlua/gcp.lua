@@ -16,6 +16,7 @@
 -- {code, reason, message, retryable, method, errors, operation}.
 local core = require "pdlua.gcp.core"
 local methods = require "pdlua.gcp.methods"
+local json = require "pdlua.json"
 local pd = require "pdlua"
 local config = require "pdlua.config"
 
@@ -23,7 +24,7 @@ local gcp = {}
 gcp.core = core
 gcp.methods = methods
 --- JSON null inside arrays (object members that are null are left out).
-gcp.null = core.null
+gcp.null = json.null
 gcp.DEFAULT_ENDPOINT = "https://compute.googleapis.com/compute/v1/"
 --- Default request rate: 20/s is 1,200 a minute, well under Compute
 -- Engine's default per-minute read and write quotas.
@@ -31,17 +32,10 @@ gcp.DEFAULT_QPS = 20
 --- Default cap on operations in flight (the project quota is 500).
 gcp.DEFAULT_MAX_IN_FLIGHT_OPS = 100
 
-local array_mt = core.array_mt
-
---- Marks a table as a JSON array, so that an empty one encodes as [].
-function gcp.array(t)
-  return setmetatable(t or {}, array_mt)
-end
-
---- Encodes a Lua value as JSON text.
-gcp.json_encode = core.json_encode
---- Decodes JSON text (raises reason "malformedResponse" on bad input).
-gcp.json_decode = core.json_decode
+--- pdlua.json's array marker, encoder and decoder, under the client's names.
+gcp.array = json.array
+gcp.json_encode = json.encode
+gcp.json_decode = json.decode
 
 local function invalid(msg)
   error(pd.error{reason = "invalidArgument", message = msg, retryable = false}, 3)
@@ -123,7 +117,7 @@ local function build(client, coll, name, spec, p)
     invalid(full .. ": takes no requestId")
   end
   table.sort(q)
-  local body = spec.body and core.json_encode(p.body) or nil
+  local body = spec.body and json.encode(p.body) or nil
   local flags = (spec.mutation and core.MUTATION or 0) | (spec.poll and core.OP_POLL or 0)
   local timeout = p.timeout or (spec.long_poll and client.wait_timeout) or nil
   return full, path, q, body, flags, timeout

@@ -1,7 +1,7 @@
 --- pdlua.result: methods of the table `wf:run` returns.
 -- The engine builds the result in C (`res.ok`, `res.counts`, `res.tasks[id]`,
 -- `res.makespan`, ...); this module gives it `to_json` and `summary`.
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local M = {}
 local methods = {}
@@ -37,7 +37,7 @@ end
 function methods:to_json()
   local doc = {}
   for k, v in pairs(self) do doc[k] = plain(v, {}) end
-  return cjson.encode(doc)
+  return json.encode(doc)
 end
 
 --- One line: "name: 5 succeeded, 1 failed, 2 skipped in 1.20s".

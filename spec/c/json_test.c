@@ -1,5 +1,5 @@
 /*
- * json_test.c — src/gcp/json.c and src/gcp/json_lua.c: conformance cases
+ * json_test.c — src/core/json.c and src/core/json_lua.c: conformance cases
  * in the manner of JSONTestSuite (y_: must accept, n_: must reject, i_:
  * the RFC leaves it open, the answer is ours, documented in json.h and
  * docs/gcp.md), every accepted case round-tripped through Lua, and the Lua

@@ -93,6 +93,10 @@ describe("docs/api.md", function()
     same_names("gcp", public(gcp), documented("gcp", "."))
   end)
 
+  it("documents every function and field of pdlua.json", function()
+    same_names("json", public(require "pdlua.json"), documented("json", "."))
+  end)
+
   it("documents every client method", function()
     local methods = public(getmetatable(client).__index)
     same_names("client", methods, documented("client", ":"))

@@ -6,7 +6,7 @@ local e2e = require "support.e2e"
 local env = require "support.env"
 local emu_mod = require "support.emu"
 local invariants = require "pdlua.invariants"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local read_file = env.read
 
@@ -180,7 +180,7 @@ print(w:close())
     assert.is_true(w:close())
     local n = 0
     for line in read_file(path):gmatch("[^\n]+") do
-      assert.is_table(cjson.decode(line))
+      assert.is_table(json.decode(line))
       n = n + 1
     end
     assert.equal(2, n)
@@ -214,7 +214,7 @@ describe("migrate.lua's files", function()
     local res = e2e.run(emu, ARGS, { state_dir = dir })
     assert.equal(0, res.code, res.err)
     local report = assert(glob(dir .. "/*.report.json")[1], "no report in " .. dir)
-    local rep = cjson.decode(read_file(report))
+    local rep = json.decode(read_file(report))
     assert.is_true(rep.ok)
     assert.equal(#ALL, rep.totals.migrated)
     -- A hard link keeps the old file: a report rewritten in place would
@@ -224,7 +224,7 @@ describe("migrate.lua's files", function()
     res = e2e.run(emu, ARGS, { state_dir = dir })
     assert.equal(0, res.code, res.err)
     assert.equal("OLD", read_file(dir .. "/old-report"))
-    assert.is_table(cjson.decode(read_file(report)))
+    assert.is_table(json.decode(read_file(report)))
     assert.same({}, glob(dir .. "/*.tmp*"))
     os.execute("rm -rf " .. dir)
   end)
@@ -301,7 +301,7 @@ describe("a state directory that fills up", function()
     for _, pat in ipairs { "Sanitizer", "runtime error:" } do
       assert(not err:find(pat, 1, true), "sanitizer report:\n" .. err)
     end
-    local ok, rep = pcall(cjson.decode, out)
+    local ok, rep = pcall(json.decode, out)
     return { code = code, out = out, err = err, report = ok and rep or nil }
   end
 
@@ -343,10 +343,10 @@ describe("a state directory that fills up", function()
     for l in read_file(journals[1]):gmatch("[^\n]+") do lines[#lines + 1] = l end
     assert.is_true(#lines > 10, #lines .. " lines")
     for i, l in ipairs(lines) do
-      local ok = pcall(cjson.decode, l)
+      local ok = pcall(json.decode, l)
       assert.is_true(ok or i == #lines, ("line %d of %d is not JSON: %s"):format(i, #lines, l:sub(1, 80)))
     end
-    assert.equal("plan", cjson.decode(lines[1]).type)
+    assert.equal("plan", json.decode(lines[1]).type)
     -- Every disk migrated or untouched, every instance in its power state.
     -- A disk migrated whose cleanup had not started when the journal
     -- filled up says so in its warnings, and is allowed what that leaves:
@@ -389,6 +389,6 @@ describe("a state directory that fills up", function()
     table.sort(planned)
     assert.same(planned, all)
     invariants.check(before, emu:state(), { target_type = "pd-balanced", migrated = all })
-    assert.is_table(cjson.decode(read_file(glob(runs .. "/*.report.json")[1])))
+    assert.is_table(json.decode(read_file(glob(runs .. "/*.report.json")[1])))
   end)
 end)

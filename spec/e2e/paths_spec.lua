@@ -43,7 +43,7 @@ describe("migrate.lua against the emulator", function()
     assert.equal(0, res.code, res.err)
     local states, n = {}, 0
     for line in io.lines(events) do
-      local e = require("cjson").decode(line)
+      local e = require("pdlua.json").decode(line)
       n = n + 1
       if e.task == "verify:us-central1-a/ev" then states[#states + 1] = e.state end
     end

@@ -3,7 +3,7 @@
 -- server, and the grant log.
 local env = require "support.env"
 local emu_support = require "support.emu"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local Z = "us-central1-a"
 
@@ -52,7 +52,7 @@ describe("emulator auth", function()
     local c = {iss = SA, scope = "https://www.googleapis.com/auth/compute",
                aud = emu.url .. "/token", iat = now, exp = now + 3600}
     for k, v in pairs(claims or {}) do c[k] = v ~= false and v or nil end
-    local input = b64url(cjson.encode({alg = "RS256", typ = "JWT"})) .. "." .. b64url(cjson.encode(c))
+    local input = b64url(json.encode({alg = "RS256", typ = "JWT"})) .. "." .. b64url(json.encode(c))
     local f = assert(io.open(dir .. "/input", "w"))
     f:write(input)
     f:close()
@@ -99,7 +99,7 @@ describe("emulator auth", function()
   it("grants a token for a JWT signed by the registered key", function()
     emu:auth{service_accounts = {{client_email = SA, public_key_pem = pub}}}
     local status, b = token{grant_type = JWT_GRANT, assertion = jwt()}
-    assert.equal(200, status, cjson.encode(b))
+    assert.equal(200, status, json.encode(b))
     assert.is_string(b.access_token)
     -- Google's token URL is an accepted audience too
     status = token{grant_type = JWT_GRANT, assertion = jwt{aud = "https://oauth2.googleapis.com/token"}}
@@ -209,7 +209,7 @@ describe("emulator auth", function()
     assert.equal("refresh_token", log.grants[1].grant)
     assert.equal("ops@example.com", log.grants[1].principal)
     assert.equal("metadata", log.grants[2].grant)
-    assert.is_nil(cjson.encode(log):find(t.access_token, 1, true))
+    assert.is_nil(json.encode(log):find(t.access_token, 1, true))
     local _, op = emu:api("POST", "zones/" .. Z .. "/disks", {name = "by-ops", sizeGb = 10}, {token = t.access_token})
     assert.equal("ops@example.com", op.user)
     local reqs = emu:requests{api = "oauth2.token"}

@@ -3,7 +3,7 @@
 -- is what exercises the front end's threads and the interpreter lock.
 local env = require "support.env"
 local emu_support = require "support.emu"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local Z = "us-central1-a"
 
@@ -65,7 +65,7 @@ describe("emulator under concurrent clients", function()
     -- one after another they would take n x 2.4 s
     assert.is_true(pd.now() - t0 < n * 2.4 / 4, "took " .. (pd.now() - t0))
     for i = 1, n do
-      local op = cjson.decode(assert(io.open(dir .. "/w-" .. i .. ".json")):read("a"))
+      local op = json.decode(assert(io.open(dir .. "/w-" .. i .. ".json")):read("a"))
       assert.equal("compute#operation", op.kind)
       assert.are_not.equal("DONE", op.status)
     end

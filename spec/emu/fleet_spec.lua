@@ -2,7 +2,7 @@
 -- instances list), merging files, loading at run time, and the generator.
 local env = require "support.env"
 local emu_support = require "support.emu"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 local util = require "luassert.util"
 
 local G = "https://www.googleapis.com/compute/v1/projects/rehearsal-prj"
@@ -50,7 +50,7 @@ local gcloud_instances = {
 local function tmpjson(doc)
   local path = os.tmpname()
   local f = assert(io.open(path, "w"))
-  f:write(cjson.encode(doc))
+  f:write(json.encode(doc))
   f:close()
   return path
 end
@@ -110,9 +110,9 @@ describe("emulator fleets", function()
     local b = env.run(env.quote(env.emu) .. " --generate 500 --seed 7")
     local c = env.run(env.quote(env.emu) .. " --generate 500 --seed 8")
     -- same content (key order in the JSON text may differ)
-    local doc = cjson.decode(a)
-    assert.is_true(util.deepcompare(doc, cjson.decode(b)), "same seed, different fleets")
-    assert.is_false(util.deepcompare(doc, cjson.decode(c)), "different seeds, same fleet")
+    local doc = json.decode(a)
+    assert.is_true(util.deepcompare(doc, json.decode(b)), "same seed, different fleets")
+    assert.is_false(util.deepcompare(doc, json.decode(c)), "different seeds, same fleet")
     local n = #doc.disks
     local stopped = 0
     for _, i in ipairs(doc.instances) do

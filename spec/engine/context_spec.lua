@@ -1,5 +1,5 @@
 -- The typed shared context (src/engine/context.c).
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local function raises(fn)
   local ok, err = pcall(fn)
@@ -129,7 +129,7 @@ describe("pd.context", function()
     assert.is_nil(getmetatable(snap))
     snap.results[1].disk = "changed"
     assert.equal("a", c:get("results")[1].disk)
-    local doc = cjson.decode(cjson.encode(snap))
+    local doc = json.decode(json.encode(snap))
     assert.equal("fleet", doc.name)
     assert.equal("pd-ssd", doc.migrated.d1)
     assert.same({1, 2}, doc.results[1].sizes)

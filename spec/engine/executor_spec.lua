@@ -3,7 +3,7 @@
 -- the result. Timing checks are ratios with wide margins: the suite also
 -- runs under sanitizers on two cores.
 local h = require "support.engine"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local function noop() end
 
@@ -609,7 +609,7 @@ describe("executor", function()
       local wf = pd.workflow("json")
       wf:task{id = "a", run = noop}
       wf:task{id = "b", run = function() error(pd.error{reason = "x", message = "y"}) end}
-      local doc = cjson.decode(h.run(wf):to_json())
+      local doc = json.decode(h.run(wf):to_json())
       assert.equal("json", doc.name)
       assert.equal("succeeded", doc.tasks.a.state)
       assert.equal("y", doc.tasks.b.error.message)

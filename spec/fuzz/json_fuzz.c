@@ -1,6 +1,6 @@
 /*
- * json_fuzz.c — libFuzzer target for the JSON parser (src/gcp/json.c) and
- * its Lua conversion (src/gcp/json_lua.c): any input either is rejected
+ * json_fuzz.c — libFuzzer target for the JSON parser (src/core/json.c) and
+ * its Lua conversion (src/core/json_lua.c): any input either is rejected
  * with a "malformed JSON at byte N" message (N within the input), or
  * decodes to a Lua value that encodes again and decodes back to the same
  * value. ASan and UBSan watch every step. Built and run by `make fuzz`.

@@ -1,13 +1,13 @@
 /*
  * json_roundtrip.h — the property the JSON fuzz target and the C JSON test
  * (spec/c/json_test.c) both check: text the parser accepts decodes to a
- * Lua value (pd_gcp_push_json) that encodes again (pd_gcp_encode_json) to
+ * Lua value (pd_json_push) that encodes again (pd_json_encode_lua) to
  * text that decodes to the same value.
  */
 #ifndef PDLUA_SPEC_JSON_ROUNDTRIP_H
 #define PDLUA_SPEC_JSON_ROUNDTRIP_H
 
-#include "pdlua/gcp_lua.h"
+#include "pdlua/json_lua.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -17,8 +17,7 @@ static lua_State *rt_state(void)
 {
     lua_State *L = luaL_newstate();
     if (L) {
-        luaL_newmetatable(L, PD_GCP_ARRAY_META);
-        lua_pop(L, 1);
+        pd_json_lua_init(L);
     }
     return L;
 }
@@ -66,7 +65,7 @@ static int rt_decode(lua_State *L, const char *text, size_t len, char *err, size
     pd_json_doc *doc = pd_json_parse(text, len, err, errlen);
     if (!doc)
         return -1;
-    pd_gcp_push_json(L, pd_json_root(doc));
+    pd_json_push(L, pd_json_root(doc));
     pd_json_free(doc);
     return 0;
 }
@@ -80,7 +79,7 @@ static int rt_check(lua_State *L, const char *text, size_t len, char *why, size_
         return -1;
     pd_buf b = {0};
     int rc = 0;
-    if (pd_gcp_encode_json(L, -1, &b) != 0)
+    if (pd_json_encode_lua(L, -1, &b, 0) != 0)
         snprintf(why, whylen, "decoded, but does not encode: %s", lua_tostring(L, -1));
     else if (rt_decode(L, b.data, b.len, why, whylen) != 0)
         ;   /* why: the parser's message about our own output */

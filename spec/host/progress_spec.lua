@@ -3,7 +3,7 @@
 -- default display and events file seen from outside.
 local progress = require "pdlua.progress"
 local env = require "support.env"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local function counts(t)
   local c = {}
@@ -241,7 +241,7 @@ describe("wf:run's default display and events file", function()
     assert.equal(0, code, err)
     assert.equal("1\ttrue\n", out)
     local lines = {}
-    for l in io.lines(events) do lines[#lines + 1] = cjson.decode(l) end
+    for l in io.lines(events) do lines[#lines + 1] = json.decode(l) end
     os.remove(events)
     local final, kinds = {}, {}
     for _, r in ipairs(lines) do
@@ -288,7 +288,7 @@ describe("wf:run's default display and events file", function()
     assert.equal("rolled_back", res.tasks.b.state)
     local lines = {}
     for l in io.lines(events) do
-      local r = cjson.decode(l)
+      local r = json.decode(l)
       if r.task == "b" then lines[#lines + 1] = r end
     end
     os.remove(events)

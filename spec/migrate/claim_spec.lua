@@ -217,7 +217,7 @@ describe("claims against the emulator", function()
     for i, p in ipairs { a, b } do
       local f = io.open(p.out) local out = f:read("a") f:close()
       f = io.open(p.err) local err = f:read("a") f:close()
-      reports[i] = require("cjson").decode(out)
+      reports[i] = require("pdlua.json").decode(out)
       assert.is_true(codes[i] == 0 or codes[i] == 1, err)
     end
     local moved, refused = {}, 0

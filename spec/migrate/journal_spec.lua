@@ -6,7 +6,7 @@ local journal = require "pdlua.migrate.journal"
 local e2e = require "support.e2e"
 local env = require "support.env"
 local invariants = require "pdlua.invariants"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local function write_file(path, text)
   local f = assert(io.open(path, "wb"))
@@ -20,7 +20,7 @@ local read_file = env.read
 local function records(path)
   local out = {}
   for line in (read_file(path) or ""):gmatch("[^\n]+") do
-    local ok, rec = pcall(cjson.decode, line)
+    local ok, rec = pcall(json.decode, line)
     out[#out + 1] = ok and rec or false
   end
   return out

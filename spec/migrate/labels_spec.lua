@@ -2,7 +2,7 @@
 -- replacement and its snapshot carry at each stage, and how a later run
 -- reads them back — a skip, an attachment, a ghost.
 local labels = require "pdlua.migrate.labels"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local ITEM = {
   key = "z/d1", name = "d1", zone = "z", id = "42", from_type = "pd-balanced", new_name = "d1-pdssd",
@@ -89,6 +89,6 @@ describe("the label protocol", function()
     assert.is_true(#text <= 2048)
     assert.matches("^pdlua: snapshot of disk d %(zone z, id 1%) for its migration to pd%-ssd$", text)
     local ok = labels.snapshot_description(ITEM, "pd-ssd")
-    assert.equal("db", cjson.decode(ok:match("; original: (.*)$")).description)
+    assert.equal("db", json.decode(ok:match("; original: (.*)$")).description)
   end)
 end)

@@ -5,7 +5,7 @@ local migrate = require "pdlua.migrate"
 local journal = require "pdlua.migrate.journal"
 local e2e = require "support.e2e"
 local env = require "support.env"
-local cjson = require "cjson"
+local cjson = require "pdlua.json"
 
 if not e2e.ready() then
   describe("pdlua.migrate.open", function() pending("needs the engine and the Compute Engine client") end)

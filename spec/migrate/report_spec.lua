@@ -1,7 +1,6 @@
 -- Reports and plans as text and JSON.
 local report = require "pdlua.migrate.report"
-local json = require "pdlua.migrate.json"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local function sample()
   return {
@@ -55,7 +54,7 @@ describe("report", function()
   end)
 
   it("renders JSON with the per-disk fields", function()
-    local t = cjson.decode(report.json(sample()))
+    local t = json.decode(report.json(sample()))
     assert.equal(3, #t.disks)
     for _, f in ipairs { "name", "zone", "instance", "from_type", "to_type", "status", "new_disk",
                          "snapshot", "duration_s" } do
@@ -69,6 +68,6 @@ describe("report", function()
 
   it("encodes JSON with sorted keys and empty arrays", function()
     assert.equal('{"a":[],"b":{},"c":[1,2],"d":"x\\n"}',
-                 json.encode { b = {}, a = json.array {}, c = { 1, 2 }, d = "x\n" })
+                 json.encode({ b = {}, a = json.array {}, c = { 1, 2 }, d = "x\n" }, { sorted = true }))
   end)
 end)

@@ -59,7 +59,7 @@ local env = require "support.env"
 local invariants = require "pdlua.invariants"
 local naming = require "pdlua.migrate.naming"
 local cli = require "pdlua.migrate.cli"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local M = {}
 
@@ -305,7 +305,7 @@ end
 --- The report of a run: the JSON on its stdout, else the report file it
 -- leaves in its state directory.
 local function report_of(stdout, args, dir)
-  local ok, rep = pcall(cjson.decode, stdout or "")
+  local ok, rep = pcall(json.decode, stdout or "")
   if ok and type(rep) == "table" then return rep end
   local argv = {}
   for w in args:gmatch("%S+") do
@@ -314,7 +314,7 @@ local function report_of(stdout, args, dir)
   local o = cli.parse(argv)
   if o and not o.help then
     local stem = cli.run_stem(o)
-    local ok2, rep2 = pcall(cjson.decode, read(dir .. "/" .. stem .. ".report.json") or "")
+    local ok2, rep2 = pcall(json.decode, read(dir .. "/" .. stem .. ".report.json") or "")
     if ok2 and type(rep2) == "table" then return rep2 end
   end
   return nil

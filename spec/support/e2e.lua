@@ -3,7 +3,7 @@
 -- and stdin are real).
 local env = require "support.env"
 local emu_mod = require "support.emu"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local M = {}
 
@@ -74,7 +74,7 @@ function M.run(emu, extra, opts)
   for _, pat in ipairs { "Sanitizer", "runtime error:", "LeakSanitizer" } do
     assert(not err:find(pat, 1, true), "sanitizer report from pdlua migrate.lua:\n" .. err)
   end
-  local ok, rep = pcall(cjson.decode, out)
+  local ok, rep = pcall(json.decode, out)
   return { code = code, out = out, err = err, report = ok and rep or nil, state_dir = dir }
 end
 
@@ -82,7 +82,7 @@ end
 -- must refuse what that run claimed, naming it; the second takes it over.
 function M.take_over(emu, extra)
   local res = M.run(emu, extra)
-  local claimer = res.report and (cjson.encode(res.report):match("%-%-take%-over ([%x]+)"))
+  local claimer = res.report and (json.encode(res.report):match("%-%-take%-over ([%x]+)"))
   if not claimer then return res end
   assert(res.code == 1, "a run refusing claimed disks exits 1, not " .. tostring(res.code))
   for _, d in ipairs(res.report.disks) do

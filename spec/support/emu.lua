@@ -15,7 +15,7 @@
 -- start{} options: fleet (a path, "gen:N", or a table written to a temp
 -- file), latency_scale (default 0.001), seed, args (extra flags, array).
 local env = require "support.env"
-local cjson = require "cjson"
+local json = require "pdlua.json"
 local emulator = require "pdlua.emulator"
 
 local M = {}
@@ -36,8 +36,8 @@ local function write(path, s)
   f:close()
 end
 
---- JSON helpers for specs (cjson with nulls dropped).
-M.json = cjson
+--- The JSON codec (pdlua.json), for specs.
+M.json = json
 
 --- Starts an emulator; raises if it does not say it is listening.
 function M.start(opts)
@@ -74,7 +74,7 @@ function Emu:request(method, url, opts)
     body = table.concat(kv, "&")
     parts[#parts + 1] = "-H 'Content-Type: application/x-www-form-urlencoded'"
   elseif type(body) == "table" then
-    body = cjson.encode(body)
+    body = json.encode(body)
     parts[#parts + 1] = "-H 'Content-Type: application/json'"
   end
   if body then
@@ -93,7 +93,7 @@ function Emu:request(method, url, opts)
     local k, v = line:match("^([^:]+):%s*(.*)$")
     if k then headers[k:lower()] = v end
   end
-  local ok, decoded = pcall(cjson.decode, raw)
+  local ok, decoded = pcall(json.decode, raw)
   return tonumber(code) or 0, ok and decoded or raw, headers, raw
 end
 
@@ -134,7 +134,7 @@ end
 local function admin(self, method, what, body)
   local status, b = self:request(method, self.url .. "/emulator/v1/" .. what, {body = body})
   if status ~= 200 then
-    error(string.format("emulator %s %s: %s %s", method, what, status, cjson.encode(b)), 3)
+    error(string.format("emulator %s %s: %s %s", method, what, status, json.encode(b)), 3)
   end
   return b
 end

@@ -23,6 +23,18 @@ function M.read(path)
   return s
 end
 
+--- The whole of a file (raises if it cannot be read).
+function M.read_file(path)
+  return assert(M.read(path), "cannot read " .. tostring(path))
+end
+
+--- A fresh temporary path, not yet created.
+function M.tmp_path()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
+end
+
 --- Runs a shell command; returns its stdout, stderr and exit code.
 function M.run(cmd)
   local errf = os.tmpname()

@@ -10,6 +10,7 @@
 #include "pdlua/runtime.h"
 #include "pdlua/core.h"
 #include "pdlua/error.h"
+#include "pdlua/json_lua.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -101,6 +102,7 @@ lua_State *pd_runtime_open(const char *argv0)
     interp = L;
     luaL_openlibs(L);
     pd_error_init(L);
+    pd_json_lua_init(L);
 
     /* package.path: pdlua's tree first, then Lua's defaults. */
     lua_getglobal(L, "package");
@@ -111,6 +113,7 @@ lua_State *pd_runtime_open(const char *argv0)
     lua_pop(L, 2);
 
     pd_runtime_preload(L, "pdlua.core", luaopen_pdlua_core);
+    pd_runtime_preload(L, "pdlua.json.core", luaopen_pdlua_json_core);
     return L;
 }
 

@@ -140,7 +140,7 @@ static void push_call_error(lua_State *L, const pd_gcp_result *res, const char *
     const pd_json *e = pd_json_get(pd_json_root(res->doc), "error");
     const pd_json *errors = pd_json_get(e, "errors");
     if (errors && errors->type == PD_JSON_ARRAY) {
-        pd_gcp_push_json(L, errors);
+        pd_json_push(L, errors);
         lua_setfield(L, -2, "errors");
     }
 }
@@ -192,7 +192,7 @@ static int l_call(lua_State *L)
     free(cm);
     const pd_json *root = pd_json_root(res.doc);
     if (root)
-        pd_gcp_push_json(L, root);
+        pd_json_push(L, root);
     else
         lua_newtable(L);
     pd_gcp_result_free(&res);
@@ -292,32 +292,6 @@ static int l_uuid(lua_State *L)
     return 1;
 }
 
-static int l_json_encode(lua_State *L)
-{
-    luaL_checkany(L, 1);
-    pd_buf b = {0};
-    if (pd_gcp_encode_json(L, 1, &b) != 0) {
-        pd_buf_free(&b);
-        return pd_error_raise(L, 0, "invalidArgument", lua_tostring(L, -1), 0);
-    }
-    lua_pushlstring(L, b.data ? b.data : "", b.len);
-    pd_buf_free(&b);
-    return 1;
-}
-
-static int l_json_decode(lua_State *L)
-{
-    size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
-    char err[128];
-    pd_json_doc *doc = pd_json_parse(s, n, err, sizeof err);
-    if (!doc)
-        return pd_error_raise(L, 0, "malformedResponse", err, 0);
-    pd_gcp_push_json(L, pd_json_root(doc));
-    pd_json_free(doc);
-    return 1;
-}
-
 static int l_log_http(lua_State *L)
 {
     if (!lua_isnone(L, 1))
@@ -367,8 +341,6 @@ int luaopen_pdlua_gcp_core(lua_State *L)
     static const luaL_Reg fns[] = {
         {"new", l_new},
         {"uuid", l_uuid},
-        {"json_encode", l_json_encode},
-        {"json_decode", l_json_decode},
         {"log_http", l_log_http},
         {"check_url", l_check_url},
         {"retryable", l_retryable},
@@ -379,8 +351,7 @@ int luaopen_pdlua_gcp_core(lua_State *L)
     static const luaL_Reg client_meta[] = {{"__gc", l_gc}, {NULL, NULL}};
     pd_luaclass_metatable(L, CLIENT_META, client_methods, client_meta);
     lua_pop(L, 1);
-    luaL_newmetatable(L, PD_GCP_ARRAY_META);
-    lua_pop(L, 1);
+    pd_json_lua_init(L);
 
     /* a sentinel whose __gc runs at lua_close */
     lua_newuserdatauv(L, 1, 0);
@@ -391,10 +362,6 @@ int luaopen_pdlua_gcp_core(lua_State *L)
     lua_setfield(L, LUA_REGISTRYINDEX, "pdlua.gcp.cleanup");
 
     luaL_newlib(L, fns);
-    lua_pushlightuserdata(L, NULL);
-    lua_setfield(L, -2, "null");
-    luaL_getmetatable(L, PD_GCP_ARRAY_META);
-    lua_setfield(L, -2, "array_mt");
     lua_pushinteger(L, PD_GCP_MUTATION);
     lua_setfield(L, -2, "MUTATION");
     lua_pushinteger(L, PD_GCP_OP_POLL);

@@ -20,7 +20,7 @@
 -- Writes happen with the interpreter lock held (every task, callback and
 -- the main script run Lua under it), so lines never interleave; the fsync
 -- releases it (host.fsync), so other tasks run while the disk syncs.
-local cjson = require "cjson"
+local json = require "pdlua.json"
 
 local host_ok, host = pcall(require, "pdlua.host")
 local fsync = host_ok and host.fsync or nil
@@ -29,20 +29,7 @@ local write_atomic = host_ok and host.write_file_atomic or nil
 local M = {}
 M.__index = M
 
-local encode = cjson.encode
-
--- cjson reads every number as a float; what pdlua wrote as an integer
--- (IOPS, indices, generations) must come back as one ("3000", not
--- "3000.0", when it goes into a request).
-local function integers(v)
-  if type(v) == "table" then
-    for k, x in pairs(v) do v[k] = integers(x) end
-    return v
-  end
-  if math.type(v) == "float" then return math.tointeger(v) or v end
-  return v
-end
-M.integers = integers
+local encode = json.encode
 
 --- A plan as this version names its fields: journals written before the
 -- plan items' `to_type` became `target_type` are read the same way.
@@ -181,11 +168,10 @@ function M.load(path)
     local stop = nl or (#text + 1)
     local line = text:sub(pos, stop - 1)
     n = n + 1
-    local ok, rec = pcall(cjson.decode, line)
-    if ok then rec = integers(rec) end
-    if not ok or type(rec) ~= "table" then
+    local rec, derr = json.decode_safe(line)
+    if type(rec) ~= "table" then
       st.bad_lines = st.bad_lines + 1
-      local what = unreadable(line, not ok and rec or nil)
+      local what = unreadable(line, derr)
       local rest = text:sub(stop + 1)
       if not rest:find("%S") then
         -- The last line, cut short by a crash: nothing after it to lose.

@@ -22,8 +22,7 @@
 -- A ghost is an original that an earlier run deleted (--retain-name) and
 -- did not replace or finish: a READY pdlua snapshot of it, not labelled
 -- migrated, with no disk of its name or only pdlua's replacement.
-local cjson = require "cjson"
-local json = require "pdlua.migrate.json"
+local json = require "pdlua.json"
 
 local M = {}
 
@@ -139,11 +138,11 @@ end
 function M.snapshot_description(item, target)
   local head = ("pdlua: snapshot of disk %s (zone %s, id %s) for its migration to %s")
     :format(item.name, item.zone, tostring(item.id), target)
-  local original = json.encode {
+  local original = json.encode({
     labels = item.labels, description = item.description,
     provisionedIops = item.from_iops, provisionedThroughput = item.from_throughput,
     kmsKeyName = item.from_kms_key, storagePool = item.from_storage_pool,
-  }
+  }, { sorted = true })
   local full = head .. "; original: " .. original
   return #full <= 2048 and full or head
 end
@@ -192,15 +191,15 @@ function M.ghost(s, target, zones, disk_of, project)
   local orig = {}
   local text = s.description and s.description:match("; original: (.*)$")
   if text then
-    local ok, v = pcall(cjson.decode, text)
-    if ok and type(v) == "table" then orig = v end
+    local v = json.decode_safe(text)
+    if type(v) == "table" then orig = v end
   end
   local labels = with(type(orig.labels) == "table" and orig.labels or {})
   for _, k in ipairs { K.instance, K.device, K.attach, K.was_running, K.claim, K.claim_host, K.claim_at } do
     labels[k] = l[k]
   end
   labels[K.state], labels[K.target] = "migrating", target
-  local function str(v) return v ~= nil and v ~= cjson.null and v or nil end
+  local function str(v) return v ~= nil and v ~= json.null and v or nil end
   return {
     name = name, zone = zone, id = s.sourceDiskId and tostring(s.sourceDiskId),
     selfLink = ("projects/%s/zones/%s/disks/%s"):format(project, zone, name),

@@ -5,9 +5,12 @@
 -- person must do for a failed one), per-instance entries, totals and
 -- metrics (per-step p50/p95 durations, API calls, retries, rollbacks).
 -- This module renders reports and plans as text tables or JSON.
-local json = require "pdlua.migrate.json"
+local json = require "pdlua.json"
 
 local M = {}
+
+-- Reports and plans are read by people and diffed: indented, keys sorted.
+local PRETTY = { pretty = true, sorted = true }
 
 M.STATUSES = { "migrated", "rolled_back", "failed", "skipped", "planned" }
 
@@ -177,7 +180,7 @@ function M.json(rep)
   for _, d in ipairs(copy.disks) do
     if d.warnings then d.warnings = arr(d.warnings) end
   end
-  return json.encode(copy, true) .. "\n"
+  return json.encode(copy, PRETTY) .. "\n"
 end
 
 --- The plan as text: what will happen to each disk and instance, and what
@@ -273,7 +276,7 @@ function M.plan_json(plan)
     project = plan.project, target_type = plan.target_type, zones = json.array(plan.zones),
     options = plan.options, disks = json.array(items), instances = json.array(instances),
     problems = json.array(plan.problems), notes = json.array(plan.notes),
-  }, true) .. "\n"
+  }, PRETTY) .. "\n"
 end
 
 return M

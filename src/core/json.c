@@ -498,7 +498,7 @@ void pd_buf_add_json_string(pd_buf *b, const char *s, size_t n)
         case '\b': esc = "\\b"; break;
         case '\f': esc = "\\f"; break;
         default:
-            if (c < 0x20) {
+            if (c < 0x20 || c == 0x7f) {
                 memcpy(u, "\\u00", 4);
                 u[4] = hex[c >> 4];
                 u[5] = hex[c & 15];
