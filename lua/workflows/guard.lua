@@ -22,11 +22,13 @@ local claim = require "pdlua.migrate.claim"
 -- wrapper does not (pdlua.migrate.run).
 local M = { step = "begin", checks_claim = true }
 
-local function restore_or_raise(r, g)
-  local failures = restore.group(r, g)
+-- A sweep whose every failure was a passing one (a 503, an internal
+-- error) raises a retryable error: the engine runs it again, with backoff.
+local function restore_or_raise(r, g, t)
+  local failures, passing = restore.group(r, g, t)
   if #failures > 0 then
     if r.journal then r.journal:write { type = "group", key = g.key, event = "restore_failed" } end
-    error(pd.error { reason = "rollbackFailed", retryable = false,
+    error(pd.error { reason = "rollbackFailed", retryable = passing,
                      message = table.concat(failures, "; ") }, 0)
   end
   if r.journal then r.journal:write { type = "group", key = g.key, event = "restored" } end
@@ -73,7 +75,7 @@ end
 
 function M.run(r, g, t)
   if g.needs_restore then
-    restore_or_raise(r, g)
+    restore_or_raise(r, g, t)
     g.needs_restore = nil
     r:restart(g)
   end
@@ -81,14 +83,14 @@ function M.run(r, g, t)
 end
 
 function M.rollback(r, g, t)
-  restore_or_raise(r, g)
+  restore_or_raise(r, g, t)
 end
 
 --- A task that only restores a group (a resumed run finishing the undo of
 -- a group that failed before the process died).
 M.restore_only = {
   step = "restore",
-  run = function(r, g, t) restore_or_raise(r, g) end,
+  run = function(r, g, t) restore_or_raise(r, g, t) end,
 }
 
 return M

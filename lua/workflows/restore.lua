@@ -10,6 +10,7 @@
 -- done, and it is what a resumed run uses for a group that was being
 -- undone when the process died. When an undo fails, the others still run,
 -- and the sweep says, as commands a person can type, what is left to do.
+local pd = require "pdlua"
 local naming = require "pdlua.migrate.naming"
 local gce = require "pdlua.migrate.gce"
 local claim = require "pdlua.migrate.claim"
@@ -127,17 +128,20 @@ function M.steps(r, g)
   return out, items
 end
 
---- Puts a group back as it was found. Raises a pdlua.error listing what
--- could not be undone (and records, per item, the commands that would).
--- @treturn {string,...} the steps whose undo failed (empty when all is back)
-function M.group(r, g)
+--- Puts a group back as it was found (`t`: the handle of the task doing
+-- it, whose attempt makes its request ids new on a retry). Records, per
+-- item, the commands that finish what could not be undone.
+-- @treturn {string,...} the steps whose undo failed (empty when all is
+--   back), and whether every one of them failed for a passing reason
+--   (a retryable error: the sweep is worth running again)
+function M.group(r, g, t)
   -- What interrupted steps left running must end before anything is read.
   r:settle(g.key)
   -- Only what this run holds is put back: a group whose claim is another
   -- run's (or was never this run's) is left alone.
   if not claim.holds_group(r, g) then return {} end
   local steps, items = M.steps(r, g)
-  local failures, manual = {}, {}
+  local failures, manual, passing = {}, {}, true
   local skip_start = false
   if g.kind == "instance" and g.stop then
     local ok, needed = pcall(swap_undone_needed, r, g, items)
@@ -150,10 +154,11 @@ function M.group(r, g)
   for _, s in ipairs(steps) do
     local name, mod, subj = s[1], s[2], s[3]
     if not (name == "start" and skip_start) and not (RELEASE[name] and #failures > 0) then
-      local ok, err = pcall(mod.rollback, r, subj, r:sweep_handle(g))
+      local ok, err = pcall(mod.rollback, r, subj, r:sweep_handle(g, t))
       if not ok then
         local who = subj.name or subj.instance
         failures[#failures + 1] = ("undo of %s for %s: %s"):format(name, who, tostring(err))
+        passing = passing and pd.is_error(err) and err.retryable == true
         manual[#manual + 1] = M.manual(r, name, subj)
       end
     end
@@ -164,7 +169,7 @@ function M.group(r, g)
     end
     if g.kind == "instance" and #items == 0 then r:fact(g.key, "manual", manual) end
   end
-  return failures
+  return failures, passing
 end
 
 return M

@@ -239,9 +239,10 @@ function M:handle(t, id)
   return setmetatable(h, { __index = t })
 end
 
---- The handle of a group's restore sweep.
-function M:sweep_handle(g)
-  return { nonce = self.nonce, attempt = 100, id = "restore:" .. g.key }
+--- The handle of a group's restore sweep: request ids of their own, new
+-- on each attempt of the task sweeping (an undo the engine retries).
+function M:sweep_handle(g, t)
+  return { nonce = self.nonce, attempt = 100 + ((t and t.attempt) or 1), id = "restore:" .. g.key }
 end
 
 --- Remembers (and journals) an operation a step left running when it was
