@@ -190,7 +190,8 @@ static int encode_object(lua_State *L, int idx, pd_buf *b, int flags, int depth)
             keys[i].s = lua_tolstring(L, -1, &keys[i].n);
             i++;
         }
-        qsort(keys, n, sizeof *keys, cmp_keys);
+        if (n > 1)
+            qsort(keys, n, sizeof *keys, cmp_keys);
         for (i = 0; i < n; i++) {
             lua_pushlstring(L, keys[i].s, keys[i].n);
             lua_pushvalue(L, -1);
