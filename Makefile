@@ -132,9 +132,11 @@ fuzz: build/fuzz/json_fuzz
 
 # The README's first command: pdlua-emu with the demo fleet, a real
 # `pdlua migrate.lua` against it with live progress, its report, a check of
-# the fleet afterwards (examples/demo.lua).
+# the fleet afterwards (examples/demo.lua). Like `test`, it installs what
+# is missing first (a sub-make, so that the build sees what was installed).
 .PHONY: demo
-demo: all
+demo: deps
+	$(MAKE) all
 	$(BUILD)/pdlua examples/demo.lua
 
 bench: all
