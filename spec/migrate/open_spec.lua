@@ -5,7 +5,7 @@ local migrate = require "pdlua.migrate"
 local journal = require "pdlua.migrate.journal"
 local e2e = require "support.e2e"
 local env = require "support.env"
-local cjson = require "pdlua.json"
+local json = require "pdlua.json"
 
 if not e2e.ready() then
   describe("pdlua.migrate.open", function() pending("needs the engine and the Compute Engine client") end)
@@ -52,7 +52,7 @@ describe("pdlua.migrate.open", function()
     assert.equal("pd-ssd", plan.items[1].target_type)
     assert.is_nil(plan.items[1].to_type)
     assert.matches("a%s+us%-central1%-a%s+%-%s+pd%-balanced%s+10 GB%s+%-> a%-pdssd %(pd%-ssd%)", m:show())
-    local pj = cjson.decode(m:show("json"))
+    local pj = json.decode(m:show("json"))
     assert.equal("pd-ssd", pj.disks[1].to_type)        -- the plan JSON's field name
     assert.matches("^digraph", m:dot())
     assert.equal(m:dot(), m:show("dot"))
@@ -63,7 +63,7 @@ describe("pdlua.migrate.open", function()
     assert.equal(m.report_path, result.report_file)
     assert.equal(read(m.report_path), m:report("json"))
     assert.matches("Totals: 1 migrated, 0 rolled back, 0 failed, 1 skipped", m:report("text"))
-    local first = cjson.decode(read(m.journal_path):match("^[^\n]+"))
+    local first = json.decode(read(m.journal_path):match("^[^\n]+"))
     assert.same({ "migrate.lua", "spec" }, first.command)
     assert.equal("pd-ssd", first.plan.items[1].target_type)
     local again, aerr = m:run()
@@ -98,7 +98,7 @@ describe("pdlua.migrate.open", function()
     local path = dir .. "/old.journal.jsonl"
     os.execute("mkdir -p " .. env.quote(dir))
     local f = assert(io.open(path, "w"))
-    f:write(cjson.encode { type = "plan", plan = { run_id = "r", items = { { key = "z/d", to_type = "pd-ssd" } },
+    f:write(json.encode { type = "plan", plan = { run_id = "r", items = { { key = "z/d", to_type = "pd-ssd" } },
                                                    groups = {}, group_order = {} } }, "\n")
     f:close()
     local st = assert(journal.load(path))
