@@ -10,19 +10,9 @@ local json = require "pdlua.json"
 
 local read_file = env.read
 
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write_file = env.write
 
-local function glob(pattern)
-  local p = io.popen("ls -d " .. pattern .. " 2>/dev/null")
-  local list = {}
-  for l in p:lines() do list[#list + 1] = l end
-  p:close()
-  return list
-end
+local glob = env.glob
 
 local function esc(s) return (s:gsub("%p", "%%%0")) end
 

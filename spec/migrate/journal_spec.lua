@@ -8,11 +8,7 @@ local env = require "support.env"
 local invariants = require "pdlua.invariants"
 local json = require "pdlua.json"
 
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write_file = env.write
 
 local read_file = env.read
 
@@ -26,13 +22,7 @@ local function records(path)
   return out
 end
 
-local function glob(pattern)
-  local p = io.popen("ls -d " .. pattern .. " 2>/dev/null")
-  local list = {}
-  for l in p:lines() do list[#list + 1] = l end
-  p:close()
-  return list
-end
+local glob = env.glob
 
 local PLAN = '{"type":"plan","plan":{"version":1}}\n'
 local TASK_A = '{"type":"task","id":"a","state":"succeeded","group":"g"}\n'

@@ -161,13 +161,7 @@ local function rng(seed)
 end
 M.rng = rng
 
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = env.read
 
 local function last(url) return url and tostring(url):match("([^/]+)$") end
 

@@ -22,13 +22,7 @@ local M = {}
 local Emu = setmetatable({}, {__index = emulator.Emulator})
 Emu.__index = Emu
 
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = env.read
 
 local function write(path, s)
   local f = assert(io.open(path, "w"))

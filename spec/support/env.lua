@@ -28,6 +28,22 @@ function M.read_file(path)
   return assert(M.read(path), "cannot read " .. tostring(path))
 end
 
+--- Writes `text` to `path` (raises if it cannot).
+function M.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+--- The paths a shell pattern matches (none: an empty list).
+function M.glob(pattern)
+  local p = io.popen("ls -d " .. pattern .. " 2>/dev/null")
+  local list = {}
+  for l in p:lines() do list[#list + 1] = l end
+  p:close()
+  return list
+end
+
 --- A fresh temporary path, not yet created.
 function M.tmp_path()
   local p = os.tmpname()
