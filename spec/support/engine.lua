@@ -56,13 +56,7 @@ function M.script(src)
 end
 
 --- Reads a whole file, or nil.
-function M.slurp(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+M.slurp = require("pdlua.fs").read
 
 --- Polls pred() every 20 ms until it returns a true value or `timeout`
 -- seconds pass; returns its last value.

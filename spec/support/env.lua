@@ -15,13 +15,7 @@ function M.quote(s)
 end
 
 --- A file's contents, or nil when it cannot be read.
-function M.read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+M.read = require("pdlua.fs").read
 
 --- The whole of a file (raises if it cannot be read).
 function M.read_file(path)
